@@ -1,0 +1,25 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Everything they need is installed here, into .venv (Debian's prometheus via apt for the tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint install
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/glance-kafka demo --duration 60
+
+test: $(VENV)/.installed
+	bash scripts/ensure-system-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
