@@ -1,0 +1,123 @@
+"""Bridge: oslo.messaging's stock Kafka driver topics in, typed Avro per-type topics out.
+
+Existing clouds already write every service's notifications, JSON in the oslo wire envelope, to
+`notifications.<priority>[.<vhost>]`, unkeyed. The bridge keeps Glance's (publisher_id image.*),
+republishes them through the Publisher, and commits a batch's offsets only once every record of
+the batch is delivered (or dead-lettered), so a crash at any point loses nothing: at-least-once,
+with duplicates carrying the same message_id for the stream processors to skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import CollectorRegistry, Counter
+
+from .codec import parse_notification
+from .config import Settings
+from .exceptions import InvalidNotification
+from .publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOURCE_TOPICS = ("notifications.info", "notifications.warn", "notifications.error")
+CONSUMER_DEFAULTS = {
+    "enable.auto.commit": "false",
+    "auto.offset.reset": "earliest",
+    # The embedded broker makes a first join wait half the session timeout; 6 s is Kafka's minimum.
+    "session.timeout.ms": "6000",
+    "heartbeat.interval.ms": "1000",
+}
+
+
+@dataclass
+class BridgeOptions:
+    source_topics: tuple[str, ...] = DEFAULT_SOURCE_TOPICS
+    group_id: str = "glance-kafka-bridge"
+    publisher_prefix: str = "image."
+    batch_size: int = 1000
+    source_bootstrap_servers: str | None = None
+
+
+class Bridge:
+    def __init__(self, settings: Settings, options: BridgeOptions | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.options = options or BridgeOptions()
+        self.publisher = Publisher(settings, source="bridge")
+        consumer_conf: dict[str, Any] = dict(CONSUMER_DEFAULTS)
+        consumer_conf.update(settings.librdkafka_config())
+        if self.options.source_bootstrap_servers:
+            consumer_conf["bootstrap.servers"] = self.options.source_bootstrap_servers
+        consumer_conf["group.id"] = self.options.group_id
+        self.consumer = Consumer(consumer_conf)
+        self.stopping = threading.Event()
+        self.assigned = False
+        self.records = Counter(
+            "glance_bridge_records_total",
+            "Records read from the oslo.messaging topics, by what the bridge did with them.",
+            ["outcome"], registry=registry)
+        for outcome in ("forwarded", "skipped", "dead_lettered"):
+            self.records.labels(outcome)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned = True
+        log.info("bridge assigned %d partitions", len(partitions))
+
+    def run(self) -> None:
+        """Bridge until stop() (or SIGTERM via the CLI); commits after each delivered batch."""
+        self.consumer.subscribe(list(self.options.source_topics), on_assign=self._on_assign)
+        try:
+            while not self.stopping.is_set():
+                batch = self.consumer.consume(self.options.batch_size, timeout=0.5)
+                if batch:
+                    self._process(batch)
+        finally:
+            self.publisher.producer.flush(30)
+            self.consumer.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _process(self, batch: list[Message]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("source error: %s", err.str())
+                continue
+            self._forward(msg)
+            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+        # Commit only what is delivered: a DeliveryError leaves the batch uncommitted, to be
+        # read again by whoever owns the partitions next.
+        self.publisher.flush()
+        if offsets:
+            self.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False)
+
+    def _forward(self, msg: Message) -> None:
+        value = msg.value() or b""
+        origin = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+        try:
+            notification = parse_notification(value)
+        except InvalidNotification as exc:
+            self.publisher.dead_letter(value, exc.reason, exc.detail, origin=origin)
+            self.records.labels("dead_lettered").inc()
+            return
+        publisher_id = notification.get("publisher_id")
+        if isinstance(publisher_id, str) and not publisher_id.startswith(
+                self.options.publisher_prefix):
+            self.records.labels("skipped").inc()  # another service's notification
+            return
+        try:
+            self.publisher.publish(notification, original=value, origin=origin)
+        except InvalidNotification:
+            self.records.labels("dead_lettered").inc()  # publish() dead-lettered it
+            return
+        self.records.labels("forwarded").inc()

@@ -1,0 +1,305 @@
+"""`glance-kafka`: one command line for the whole pipeline.
+
+    glance-kafka broker                      run the embedded Kafka-compatible broker
+    glance-kafka topics                      create the per-type topics
+    glance-kafka publish [FILE|-]            JSON lines (plain or oslo wire envelopes) to Kafka
+    glance-kafka consume --topic T           Avro records back to JSON lines (kcat for this product)
+    glance-kafka bridge                      oslo.messaging's Kafka topics to the per-type topics
+    glance-kafka stream                      a stream worker serving Prometheus metrics
+    glance-kafka demo                        all of it on the embedded broker, with live traffic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from confluent_kafka import KafkaException
+
+from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
+from .exceptions import GlanceKafkaError, InvalidNotification
+
+log = logging.getLogger("glance_kafka")
+
+EXIT_OK, EXIT_DEAD_LETTERS, EXIT_ERROR = 0, 1, 2
+
+
+def _librdkafka_setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection (also GLANCE_KAFKA_* environment variables)")
+    group.add_argument("--bootstrap-servers", metavar="HOST:PORT",
+                       help=f"Kafka bootstrap servers (default: the embedded broker's, "
+                            f"{EMBEDDED_BOOTSTRAP})")
+    group.add_argument("--schema-registry-url", metavar="URL",
+                       help="Confluent-compatible Schema Registry (default: ids from avro/manifest.json)")
+    group.add_argument("--topic-prefix", metavar="PREFIX", help="topic prefix (default: 'glance.')")
+    group.add_argument("-X", dest="librdkafka", action="append", type=_librdkafka_setting,
+                       default=[], metavar="KEY=VALUE", help="any librdkafka setting (repeatable)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        bootstrap_servers=args.bootstrap_servers, schema_registry_url=args.schema_registry_url,
+        topic_prefix=args.topic_prefix, librdkafka=dict(args.librdkafka) or None)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# -- broker -----------------------------------------------------------------------------------
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker
+    from .topics import ensure_topics
+
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    with EmbeddedBroker(port=args.port, host=args.host) as broker:
+        if args.create_topics:
+            ensure_topics(load_settings(bootstrap_servers=broker.bootstrap_servers,
+                                        topic_prefix=args.topic_prefix))
+        print(f"embedded broker (memory storage) on {broker.bootstrap_servers}", flush=True)
+        while not stop.wait(0.5):
+            if broker.process is not None and broker.process.poll() is not None:
+                raise GlanceKafkaError("the embedded broker exited")
+    return EXIT_OK
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from .topics import ensure_topics, pipeline_topics
+
+    settings = settings_from(args)
+    created = ensure_topics(settings, partitions=args.partitions,
+                            replication_factor=args.replication_factor)
+    for topic in pipeline_topics(settings):
+        print(f"{topic}\t{'created' if topic in created else 'exists'}")
+    return EXIT_OK
+
+
+# -- publish ----------------------------------------------------------------------------------
+
+def _lines(path: str) -> Iterable[bytes]:
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        for line in stream:
+            line = line.strip()
+            if line:
+                yield line
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .publisher import Publisher
+
+    settings = settings_from(args)
+    publisher = Publisher(settings, source="publish")
+    sent = 0
+    try:
+        for line in _lines(args.file):
+            try:
+                publisher.publish(line)
+                sent += 1
+            except InvalidNotification as exc:
+                if args.verbose:
+                    print(f"dead-lettered: {exc}", file=sys.stderr)
+    finally:
+        publisher.flush()
+    stats = publisher.stats
+    reasons = ", ".join(f"{r}={n}" for r, n in sorted(stats.dead_letters_by_reason.items()))
+    print(f"sent {sent}, dead-lettered {stats.dead_lettered}"
+          + (f" ({reasons}) to {settings.dlq_topic}" if reasons else ""), file=sys.stderr)
+    return EXIT_DEAD_LETTERS if args.strict and stats.dead_lettered else EXIT_OK
+
+
+# -- consume ----------------------------------------------------------------------------------
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from .deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
+    from .reader import read_topic
+    from .serde import AvroCodec
+
+    settings = settings_from(args)
+    codec = AvroCodec(settings)
+    out: TextIO = sys.stdout
+    dead_letters = args.topic == settings.dlq_topic
+    bad = 0
+    for msg in read_topic(settings, args.topic, from_beginning=args.from_beginning,
+                          max_records=args.max, idle_timeout=args.timeout):
+        value = msg.value() or b""
+        if args.raw or (dead_letters and args.original):
+            out.write(value.decode("utf-8", errors="replace") + "\n")
+        elif dead_letters:
+            headers = msg.headers()
+            out.write(json.dumps({
+                "reason": header_value(headers, REASON), "detail": header_value(headers, DETAIL),
+                "source": header_value(headers, SOURCE), "origin": header_value(headers, ORIGIN),
+                "original": value.decode("utf-8", errors="replace")}) + "\n")
+        else:
+            try:
+                out.write(json.dumps(codec.decode(value), ensure_ascii=False) + "\n")
+            except InvalidNotification as exc:
+                bad += 1
+                print(f"{args.topic}/{msg.partition()}/{msg.offset()}: cannot decode: {exc}",
+                      file=sys.stderr)
+        out.flush()
+    return EXIT_DEAD_LETTERS if bad else EXIT_OK
+
+
+# -- bridge -----------------------------------------------------------------------------------
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from .bridge import Bridge, BridgeOptions
+    from .http import StatusServer
+
+    settings = settings_from(args)
+    registry = CollectorRegistry()
+    options = BridgeOptions(
+        source_topics=tuple(t.strip() for t in args.source_topics.split(",") if t.strip()),
+        group_id=args.group_id, publisher_prefix=args.publisher_prefix,
+        source_bootstrap_servers=args.source_bootstrap_servers)
+    bridge = Bridge(settings, options, registry=registry)
+    server = None
+    if args.metrics_port is not None:
+        server = StatusServer(args.host, args.metrics_port, registry,
+                              ready=lambda: bridge.assigned).start()
+        print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
+    _stop_on_signals(bridge.stop)
+    try:
+        bridge.run()
+    finally:
+        if server:
+            server.stop()
+    return EXIT_OK
+
+
+# -- stream and demo live in streams/ ---------------------------------------------------------
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(settings_from(args), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glance-kafka", description="OpenStack Glance notifications as Avro Kafka streams.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (memory storage)")
+    p.add_argument("--port", type=int, default=9092, help="listen port (default 9092)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--create-topics", action="store_true", help="create the pipeline topics")
+    p.add_argument("--topic-prefix", default=None, help="prefix for --create-topics")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="create the per-type, catch-all and dead-letter topics")
+    _common(p)
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--replication-factor", type=int, default=1)
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("publish", help="publish JSON lines (notifications or oslo envelopes)")
+    _common(p)
+    p.add_argument("file", nargs="?", default="-", help="file of JSON lines, or - for stdin")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any line was dead-lettered (default: exit 0, report them)")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("consume", help="print a topic's records as JSON lines")
+    _common(p)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--max", type=int, default=None, help="stop after N records")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="stop after this many seconds without a new record (default 5)")
+    p.add_argument("--raw", action="store_true", help="print values undecoded")
+    p.add_argument("--original", action="store_true",
+                   help="dead-letter topic: print only the original values, ready to re-publish")
+    p.set_defaults(func=cmd_consume)
+
+    p = sub.add_parser("bridge", help="republish Glance events from oslo.messaging's Kafka topics")
+    _common(p)
+    p.add_argument("--source-topics", default="notifications.info,notifications.warn,"
+                   "notifications.error", help="comma-separated oslo.messaging topics")
+    p.add_argument("--source-bootstrap-servers", default=None,
+                   help="read the oslo topics from another cluster")
+    p.add_argument("--group-id", default="glance-kafka-bridge")
+    p.add_argument("--publisher-prefix", default="image.",
+                   help="keep notifications whose publisher_id starts with this (Glance: image.)")
+    p.add_argument("--metrics-port", type=int, default=None)
+    p.add_argument("--host", default="127.0.0.1", help="address for --metrics-port")
+    p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("stream", help="run a stream worker: aggregates, /metrics, JSON views")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--metrics-port", type=int, default=9108)
+    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--data-dir", default=None, help="Faust data directory")
+    p.add_argument("--worker-id", default=None, help="name in logs (default: host-pid)")
+    p.add_argument("--project-label-limit", type=int, default=1000,
+                   help="distinct project labels before the rest fold into project=\"_other\"")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the embedded broker, with live traffic")
+    _common(p)
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
+    p.add_argument("--rate", type=float, default=200.0, help="notifications per second")
+    p.add_argument("--projects", type=int, default=40)
+    p.add_argument("--images", type=int, default=300)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--broker-port", type=int, default=None, help="embedded broker port")
+    p.add_argument("--metrics-port", type=int, default=9108)
+    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--no-live", action="store_true", help="no live view (logs only)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(getattr(args, "verbose", 0), 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except (GlanceKafkaError, KafkaException) as exc:
+        print(f"glance-kafka {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

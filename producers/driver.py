@@ -1,0 +1,103 @@
+"""An oslo.messaging notifier driver, so Glance publishes here by configuration alone:
+
+    [oslo_messaging_notifications]
+    driver = kafka-avro
+
+    [glance_kafka]
+    bootstrap_servers = kafka-1:9092,kafka-2:9092
+    # topic_prefix, schema_registry_url, security_protocol, sasl_*, ssl_* as in GLANCE_KAFKA_*
+
+Options left unset fall back to GLANCE_KAFKA_* environment variables, then to the defaults.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from typing import Any
+
+from oslo_config import cfg
+from oslo_messaging.notify import notifier
+
+from .config import Settings, load_settings
+from .exceptions import GlanceKafkaError, InvalidNotification
+from .publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+GROUP = "glance_kafka"
+OPTS = [
+    cfg.StrOpt("bootstrap_servers", help="Kafka bootstrap servers, host:port[,host:port]."),
+    cfg.StrOpt("topic_prefix", help="Prefix of the per-type topics (default 'glance.')."),
+    cfg.StrOpt("schema_registry_url", help="Confluent-compatible Schema Registry URL."),
+    cfg.StrOpt("schema_registry_basic_auth_user_info", secret=True, help="user:password."),
+    cfg.StrOpt("security_protocol", help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
+    cfg.StrOpt("sasl_mechanism", help="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."),
+    cfg.StrOpt("sasl_username"),
+    cfg.StrOpt("sasl_password", secret=True),
+    cfg.StrOpt("ssl_ca_location"),
+    cfg.StrOpt("ssl_certificate_location"),
+    cfg.StrOpt("ssl_key_location"),
+    cfg.StrOpt("ssl_key_password", secret=True),
+    cfg.DictOpt("librdkafka", default={}, help="Other librdkafka settings, key:value,..."),
+    cfg.FloatOpt("flush_timeout", default=30.0,
+                 help="Seconds to wait at exit for notifications still in flight."),
+]
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """For oslo-config-generator."""
+    return [(GROUP, OPTS)]
+
+
+class AvroKafkaDriver(notifier.Driver):
+    """Publishes each notification as Avro to its per-type topic (glance.image.send, ...).
+
+    The producer is made on first use in each process: Glance's API forks its workers, and a
+    librdkafka producer does not survive a fork.
+    """
+
+    def __init__(self, conf: cfg.ConfigOpts, topics: list[str], transport: Any) -> None:
+        super().__init__(conf, topics, transport)
+        conf.register_opts(OPTS, group=GROUP)
+        self._lock = threading.Lock()
+        self._publisher: Publisher | None = None
+        self._pid = 0
+
+    def settings(self) -> Settings:
+        group = self.conf[GROUP]
+        given: dict[str, Any] = {opt.dest: group[opt.dest] for opt in OPTS
+                                 if opt.dest not in ("librdkafka", "flush_timeout")}
+        if group.librdkafka:
+            given["librdkafka"] = dict(group.librdkafka)
+        return load_settings(**given)
+
+    def publisher(self) -> Publisher:
+        with self._lock:
+            if self._publisher is None or self._pid != os.getpid():
+                self._publisher = Publisher(self.settings(), source="oslo-driver")
+                self._pid = os.getpid()
+                atexit.register(self._flush_at_exit, self._publisher)
+            return self._publisher
+
+    def notify(self, ctxt: Any, msg: dict[str, Any], priority: str, retry: Any) -> None:
+        try:
+            self.publisher().publish(msg)
+        except InvalidNotification as exc:
+            # Already on the dead-letter topic with its reason; Glance must not fail over it.
+            log.warning("Glance notification dead-lettered: %s", exc)
+        except GlanceKafkaError:
+            log.exception("could not publish Glance notification %s", msg.get("message_id"))
+            raise
+
+    def flush(self, timeout: float | None = None) -> None:
+        if self._publisher is not None:
+            self._publisher.flush(timeout if timeout is not None else self.conf[GROUP].flush_timeout)
+
+    def _flush_at_exit(self, publisher: Publisher) -> None:
+        try:
+            publisher.flush(self.conf[GROUP].flush_timeout)
+        except GlanceKafkaError as exc:
+            log.error("notifications lost at exit: %s", exc)

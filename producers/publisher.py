@@ -1,0 +1,184 @@
+"""The publishing library: validate, encode as Avro, produce to the per-type topic.
+
+A notification is either delivered to its topic or written to the dead-letter topic with a reason;
+the caller hears about both (return value, exception, counters). Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from .config import Settings
+from .deadletter import Headers, dead_letter_headers, original_bytes
+from .exceptions import DeliveryError, InvalidNotification
+from .serde import AvroCodec, Encoded
+
+log = logging.getLogger(__name__)
+
+#: Called once per record when the broker has (or has definitely not) taken it.
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+#: Producer settings that make delivery safe; user -X settings may tune the rest.
+SAFE_PRODUCER_DEFAULTS = {
+    "enable.idempotence": "true",
+    "acks": "all",
+    "linger.ms": "5",
+    "compression.type": "lz4",
+    # Bounded local buffer: publish() blocks when it is full (see buffer_full_timeout).
+    "queue.buffering.max.messages": "100000",
+    "queue.buffering.max.kbytes": "262144",
+    # Keep retrying through broker outages for 5 minutes before reporting a failure.
+    "message.timeout.ms": "300000",
+}
+
+
+@dataclass
+class PublishStats:
+    """What happened to everything handed to the publisher."""
+
+    accepted: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def in_flight(self) -> int:
+        return self.accepted - self.delivered - self.failed
+
+
+class Publisher:
+    """Publishes Glance notifications as Avro records, keyed by image or task id.
+
+    `publish()` takes a notification dict (as Glance's notifier builds it), its JSON text or
+    bytes, or an oslo.messaging wire envelope. Bad input is dead-lettered and re-raised as
+    InvalidNotification. Delivery is asynchronous: `flush()`/`close()` wait for it, and raise
+    DeliveryError if any record could not be delivered.
+    """
+
+    def __init__(self, settings: Settings, *, codec: AvroCodec | None = None,
+                 source: str = "publish", on_delivery: DeliveryCallback | None = None,
+                 buffer_full_timeout: float = 300.0,
+                 producer_config: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.codec = codec or AvroCodec(settings)
+        self.source = source
+        self.stats = PublishStats()
+        self.buffer_full_timeout = buffer_full_timeout
+        self._user_callback = on_delivery
+        self._lock = threading.Lock()
+        conf: dict[str, Any] = dict(SAFE_PRODUCER_DEFAULTS)
+        conf.update(producer_config or {})
+        conf.update(settings.librdkafka_config())
+        conf["error_cb"] = self._on_error
+        self.producer = Producer(conf)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self, raw: bytes | str | dict[str, Any], *, original: bytes | None = None,
+                origin: str | None = None, on_delivery: DeliveryCallback | None = None) -> Encoded:
+        """Encode and produce one notification; dead-letters and raises on bad input.
+
+        `original` (the bytes as received, when `raw` was already parsed) and `origin` (where
+        they were read from) go into the dead-letter record if it comes to that.
+        """
+        try:
+            encoded = self.codec.encode(raw)
+        except InvalidNotification as exc:
+            exc.original = original if original is not None else original_bytes(raw)
+            self.dead_letter(exc.original, exc.reason, exc.detail, origin=origin,
+                             on_delivery=on_delivery)
+            raise
+        self._produce(encoded.topic, encoded.value, encoded.key, None, on_delivery)
+        return encoded
+
+    def dead_letter(self, original: bytes, reason: str, detail: str, *, key: bytes | None = None,
+                    origin: str | None = None, headers: Headers | None = None,
+                    on_delivery: DeliveryCallback | None = None) -> None:
+        """Write `original` unchanged to the dead-letter topic, with why and where from."""
+        with self._lock:
+            self.stats.dead_lettered += 1
+            self.stats.dead_letters_by_reason[reason] += 1
+        log.info("dead-lettered (%s): %s", reason, detail)
+        self._produce(self.settings.dlq_topic, original, key,
+                      dead_letter_headers(reason, detail, self.source, origin, headers),
+                      on_delivery)
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
+                 on_delivery: DeliveryCallback | None) -> None:
+        def report(err: KafkaError | None, msg: Message) -> None:
+            self._on_delivery(err, msg)
+            if on_delivery is not None:
+                on_delivery(err, msg)
+
+        with self._lock:
+            self.stats.accepted += 1
+        deadline = time.monotonic() + self.buffer_full_timeout
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
+                break
+            except BufferError:
+                # The local queue is full (broker slow or away): wait for deliveries, never drop.
+                if time.monotonic() > deadline:
+                    with self._lock:
+                        self.stats.accepted -= 1
+                    raise DeliveryError(
+                        f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
+                        "(is the broker reachable?); the notification was not accepted") from None
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        with self._lock:
+            if err is None:
+                self.stats.delivered += 1
+            else:
+                self.stats.failed += 1
+                if len(self.stats.errors) < 100:
+                    self.stats.errors.append(f"{msg.topic()}: {err.str()}")
+        if err is not None:
+            log.error("delivery to %s failed: %s", msg.topic(), err.str())
+        if self._user_callback is not None:
+            self._user_callback(err, msg)
+
+    @staticmethod
+    def _on_error(err: KafkaError) -> None:
+        log.warning("kafka: %s", err.str())
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return self.producer.poll(timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything handed over is delivered or has definitely failed."""
+        remaining = self.producer.flush(timeout) if timeout is not None else self.producer.flush()
+        if remaining:
+            raise DeliveryError(f"{remaining} records still in flight after {timeout}s")
+        if self.stats.failed:
+            raise DeliveryError(
+                f"{self.stats.failed} records could not be delivered: {self.stats.errors[:3]}")
+
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.producer.flush(30)
