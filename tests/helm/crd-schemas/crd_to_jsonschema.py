@@ -28,7 +28,10 @@ def convert(node: Any) -> Any:
     for key, value in node.items():
         if key == "description" or key.startswith("x-kubernetes-"):
             continue
-        if key == "properties":
+        if key == "pattern" and "(?i)" in value:
+            # Go accepts an inline flag anywhere; Python only at the start of the pattern.
+            out[key] = "(?i)" + value.replace("(?i)", "")
+        elif key == "properties":
             out[key] = {name: convert(sub) for name, sub in value.items()}
         else:
             out[key] = convert(value)
