@@ -1,4 +1,4 @@
-"""Shared fixtures for the Helm chart, alert and dashboard tests.
+"""Fixtures for the Helm chart, alert and dashboard tests.
 
 The chart is rendered in-process by helm-python-sdk (Helm v4's own template engine and
 values.schema.json check, no helm binary, no cluster).
@@ -13,22 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART_DIR = REPO_ROOT / "helm" / "glance-kafka"
-CI_VALUES = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
-CRD_SCHEMAS = Path(__file__).resolve().parent / "crd-schemas"
-RELEASE = "rel"
-NAMESPACE = "glance"
+# helm_support sits beside this file; make it importable under any pytest import mode.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-
-def load_yaml(path: Path) -> Any:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+from helm_support import CHART_DIR, NAMESPACE, RELEASE, Rendered  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +29,6 @@ def chart() -> Iterator[Any]:
         yield loaded
 
 
-Rendered = dict[str, str]
-
-
 @pytest.fixture(scope="session")
 def render(chart: Any) -> Callable[[dict[str, Any] | None], Rendered]:
     """Render the chart with the given values; returns {template path: rendered text}."""
@@ -50,18 +37,6 @@ def render(chart: Any) -> Callable[[dict[str, Any] | None], Rendered]:
         return chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
 
     return _render
-
-
-def manifests(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    """Every Kubernetes document of a render, with the template it came from (NOTES excluded)."""
-    docs = []
-    for template, text in sorted(rendered.items()):
-        if template.endswith("NOTES.txt"):
-            continue
-        for doc in yaml.safe_load_all(text):
-            if doc is not None:
-                docs.append((template, doc))
-    return docs
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +52,8 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
-def metric_names() -> dict[str, Any]:
+def exported_metrics() -> dict[str, Any]:
+    """streams/metric_names.py's METRICS: name -> (kind, labels, help)."""
     from streams.metric_names import METRICS
 
     return METRICS

@@ -13,7 +13,7 @@ import helm_python
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import (
+from helm_support import (
     CHART_DIR,
     CI_VALUES,
     CRD_SCHEMAS,
