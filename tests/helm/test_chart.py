@@ -493,3 +493,16 @@ def test_crd_schemas_reject_unknown_fields() -> None:
         validate_crd(bad)
     for path in Path(CRD_SCHEMAS).glob("*.json"):
         jsonschema.Draft7Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_readme_lists_every_value() -> None:
+    readme = (CHART_DIR / "README.md").read_text()
+    values = load_yaml(CHART_DIR / "values.yaml")
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    documented = [p for p in _leaf_paths(values) if _schema_has(schema, p)]
+    # A key inside a free-form map (dashboard.labels.grafana_dashboard) is listed as its map.
+    missing = [
+        p for p in documented
+        if f"`{p}`" not in readme and f"`{p.rsplit('.', 1)[0]}`" not in readme
+    ]
+    assert missing == []
