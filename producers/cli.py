@@ -135,17 +135,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from .deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
-    from .reader import read_topic
+    from .reader import read_topics
     from .serde import AvroCodec
 
     settings = settings_from(args)
     codec = AvroCodec(settings)
     out: TextIO = sys.stdout
-    dead_letters = args.topic == settings.dlq_topic
     bad = 0
-    for msg in read_topic(settings, args.topic, from_beginning=args.from_beginning,
-                          max_records=args.max, idle_timeout=args.timeout):
+    for msg in read_topics(settings, args.topic, from_beginning=args.from_beginning,
+                           max_records=args.max, idle_timeout=args.timeout):
         value = msg.value() or b""
+        dead_letters = msg.topic() == settings.dlq_topic
         if args.raw or (dead_letters and args.original):
             out.write(value.decode("utf-8", errors="replace") + "\n")
         elif dead_letters:
@@ -159,7 +159,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
                 out.write(json.dumps(codec.decode(value), ensure_ascii=False) + "\n")
             except InvalidNotification as exc:
                 bad += 1
-                print(f"{args.topic}/{msg.partition()}/{msg.offset()}: cannot decode: {exc}",
+                print(f"{msg.topic()}/{msg.partition()}/{msg.offset()}: cannot decode: {exc}",
                       file=sys.stderr)
         out.flush()
     return EXIT_DEAD_LETTERS if bad else EXIT_OK
@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("consume", help="print a topic's records as JSON lines")
     _common(p)
-    p.add_argument("--topic", required=True)
+    p.add_argument("--topic", required=True, action="append",
+                   help="topic to read (repeatable)")
     p.add_argument("--from-beginning", action="store_true")
     p.add_argument("--max", type=int, default=None, help="stop after N records")
     p.add_argument("--timeout", type=float, default=5.0,

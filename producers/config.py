@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .exceptions import ConfigurationError
+from .kafkalog import LOGGER as KAFKA_LOGGER
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -88,9 +89,10 @@ class Settings(BaseSettings):
     def other_topic(self) -> str:
         return self.topic("other")
 
-    def librdkafka_config(self) -> dict[str, str]:
+    def librdkafka_config(self) -> dict[str, Any]:
         """The settings as a librdkafka dict (confluent-kafka producers, consumers, admin)."""
-        conf: dict[str, str] = {
+        conf: dict[str, Any] = {
+            "logger": KAFKA_LOGGER,
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol.lower(),
         }

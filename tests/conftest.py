@@ -1,0 +1,29 @@
+"""Shared fixtures: one real embedded broker (Tansu over TCP) per test session, fresh topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from producers.broker import EmbeddedBroker
+from producers.config import Settings
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker) -> Settings:
+    """Settings pointing at the session broker, with a topic prefix no other test uses."""
+    return Settings(bootstrap_servers=broker.bootstrap_servers,
+                    topic_prefix=f"t{uuid.uuid4().hex[:8]}.glance.")
+
+
+@pytest.fixture
+def offline_settings() -> Settings:
+    return Settings(bootstrap_servers="127.0.0.1:1")

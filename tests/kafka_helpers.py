@@ -1,0 +1,40 @@
+"""Reading topics back in tests (through the product's own reader and codec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producers.config import Settings
+from producers.contract import DOCUMENTED_TYPES
+from producers.reader import read_topics
+from producers.serde import AvroCodec
+
+
+def read_all(settings: Settings, topic: str, idle: float = 1.0) -> list[Any]:
+    """Every record of a topic (confluent Message objects), from the beginning."""
+    return list(read_topics(settings, [topic], from_beginning=True, idle_timeout=idle,
+                            skip_missing=True))
+
+
+def decoded(settings: Settings, topic: str, idle: float = 1.0) -> list[dict[str, Any]]:
+    codec = AvroCodec(settings)
+    return [codec.decode(m.value()) for m in read_all(settings, topic, idle)]
+
+
+def all_pipeline_records(settings: Settings, idle: float = 1.0) -> dict[str, list[Any]]:
+    """Every record of every pipeline topic, by topic, read with one consumer."""
+    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic,
+                                                              settings.dlq_topic]
+    out: dict[str, list[Any]] = {t: [] for t in topics}
+    for message in read_topics(settings, topics, from_beginning=True, idle_timeout=idle,
+                               skip_missing=True):
+        out[message.topic()].append(message)
+    return out
+
+
+def strip_added_nulls(decoded_payload: Any, original: Any) -> Any:
+    """Decoding may add keys the schema models, as null (or their default) when the input lacked
+    them; every key the input had must come back with its value."""
+    if not isinstance(decoded_payload, dict) or not isinstance(original, dict):
+        return decoded_payload
+    return {k: v for k, v in decoded_payload.items() if k in original}
