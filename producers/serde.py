@@ -35,19 +35,22 @@ class Encoded:
     message_id: str
 
 
-def record_key(event_type: str, payload: Any) -> bytes | None:
-    """Image events by image id, task events by task id: one object's events stay in order."""
+def record_key(event_type: str, payload: Any, message_id: str | None = None) -> bytes | None:
+    """Image events by image id, task events by task id: one object's events stay in order.
+
+    A record with no id to key by (a WARN/ERROR text message) is keyed by its message_id, so a
+    redelivered copy lands on the same partition as the original and is recognised as a duplicate.
+    """
     key: Any = None
     if isinstance(payload, dict):
         if event_type.startswith("task."):
             key = payload.get("id") or payload.get("task_id")
         else:
-            key = payload.get("id") if event_type.startswith("image.") else None
-            key = payload.get("image_id") or key
-            if key is None and not event_type.startswith("image."):
-                key = payload.get("id")
+            key = payload.get("image_id") or payload.get("id")
     elif isinstance(payload, str) and event_type == "image.delete":
         key = payload  # the seed page's image.delete carries the bare image id
+    if not (isinstance(key, str) and key):
+        key = message_id
     return key.encode("utf-8") if isinstance(key, str) and key else None
 
 
@@ -95,7 +98,8 @@ class AvroCodec:
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
                 f"{self.settings.max_message_bytes}")
-        return Encoded(topic, record_key(event_type, notification["payload"]), value,
+        return Encoded(topic, record_key(event_type, notification["payload"], record["message_id"]),
+                       value,
                        event_type, record["message_id"])
 
     def _header(self, topic: str, schema: SchemaVersion) -> bytes:

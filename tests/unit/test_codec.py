@@ -80,9 +80,10 @@ def test_topics_and_keys_follow_the_event_type(codec: AvroCodec) -> None:
     assert topics["image.member.create"] == "glance.other"
 
 
-def test_seed_image_delete_with_bare_id_is_keyed_by_it() -> None:
-    assert record_key("image.delete", "abc") == b"abc"
-    assert record_key("image.send", "text message") is None
+def test_seed_image_delete_with_bare_id_is_keyed_by_it_and_text_by_message_id() -> None:
+    assert record_key("image.delete", "abc", "m1") == b"abc"
+    assert record_key("image.upload", "Image storage media is full", "m1") == b"m1"
+    assert record_key("metadef_tag.create", {"namespace": "n"}, "m2") == b"m2"
 
 
 def _base() -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""Exact, idempotent aggregation of Glance records into table rows.
+
+Every row is partition-scoped (its key starts with the source partition, `p3|...`) so it moves
+with that partition on a rebalance, and carries, in the same value, the highest source offset per
+topic already applied to it: `[total, {topic: offset}]`. A record replayed after a crash or a
+rebalance (at-least-once delivery) is skipped by every row that already holds it, and applied to
+the rows whose write was lost, so totals stay exact without Kafka transactions.
+
+Duplicates (the same message_id at a different offset, e.g. a bridge retry) are recognised with
+a ring of recent message ids kept in the same table, in one row per batch and partition.
+
+The table is any MutableMapping; the worker passes a Faust table, whose every assignment is one
+changelog record, so a batch costs one write per row it touched, not one per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from producers.exceptions import InvalidNotification
+from producers.serde import AvroCodec
+
+OUTCOMES = {"INFO": "complete", "ERROR": "partial"}
+#: Event-time buckets for the windowed views (5 minutes; "last hour" sums 12 of them).
+BUCKET_SECONDS = 300
+WINDOW_RETENTION_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as read from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    replayed: int = 0
+    duplicates: int = 0
+    dead_letters: list[tuple[SourceRecord, InvalidNotification]] = field(default_factory=list)
+    rows_written: int = 0
+
+
+def row_key(partition: int, *parts: str) -> str:
+    return "|".join((f"p{partition}", *parts))
+
+
+def partition_of(key: str) -> int:
+    return int(key[1:key.index("|")])
+
+
+def split_key(key: str) -> list[str]:
+    return key.split("|")[1:]
+
+
+def contributions(record: dict[str, Any], event_type: str) -> list[tuple[tuple[str, ...], int]]:
+    """The (row, amount) pairs one decoded record adds to, without the partition prefix."""
+    priority = record["priority"]
+    payload = record["payload"]
+    out: list[tuple[tuple[str, ...], int]] = [(("notifications", event_type, priority), 1)]
+    if event_type == "image.send" and isinstance(payload, dict):
+        outcome = OUTCOMES.get(priority)
+        if outcome is not None:
+            sent = payload["bytes_sent"]
+            owner = payload.get("owner_id") or "_unknown"
+            receiver = payload.get("receiver_tenant_id") or "_unknown"
+            bucket = str(_bucket(record["timestamp"]))
+            out += [
+                (("served", owner, outcome), sent),
+                (("downloaded", receiver, outcome), sent),
+                (("downloads", outcome), 1),
+                (("win_served", owner, bucket), sent),
+                (("win_downloaded", receiver, bucket), sent),
+            ]
+    elif event_type.startswith("task.") and isinstance(payload, dict):
+        task_type = payload.get("type") or payload.get("task_type") or "_unknown"
+        status = payload.get("status") or event_type.split(".", 1)[1]
+        out.append((("task_events", task_type, status), 1))
+        if event_type == "task.failure":
+            out.append((("task_failures", task_type, payload.get("owner") or "_unknown"), 1))
+    elif event_type == "image.upload" and priority == "ERROR" and isinstance(payload, str):
+        out.append((("upload_failures", upload_failure_class(payload)), 1))
+    return out
+
+
+def upload_failure_class(message: str) -> str:
+    """Glance's ImageProxy.set_data error texts, reduced to a bounded label."""
+    text = message.lower()
+    for needle, label in (("storage media is full", "storage_full"),
+                          ("insufficient permissions", "storage_write_denied"),
+                          ("timed out", "timeout"), ("duplicate", "duplicate"),
+                          ("not allowed", "forbidden"), ("could not be found", "not_found"),
+                          ("http error", "http_error"), ("internal error", "internal_error"),
+                          ("cannot save data", "invalid_data")):
+        if needle in text:
+            return label
+    return "other"
+
+
+def _bucket(timestamp: Any) -> int:
+    seconds = timestamp.timestamp() if hasattr(timestamp, "timestamp") else timestamp / 1e6
+    return int(seconds // BUCKET_SECONDS * BUCKET_SECONDS)
+
+
+class Aggregator:
+    """Applies batches of source records to a table of rows, exactly once per record."""
+
+    def __init__(self, table: MutableMapping[str, Any], codec: AvroCodec, *,
+                 dedupe_window: int = 100_000) -> None:
+        self.table = table
+        self.codec = codec
+        self.dedupe_window = dedupe_window
+        self._event_types = {
+            settings_topic: suffix for suffix, settings_topic in self._topics().items()}
+        # message_id -> (topic, offset) where first seen, per partition; rebuilt from the table.
+        self._seen: dict[int, dict[str, tuple[str, int]]] = {}
+        self._ring: dict[int, list[tuple[int, int]]] = {}  # partition -> [(seq, size)]
+
+    def _topics(self) -> dict[str, str]:
+        from producers.contract import DOCUMENTED_TYPES
+
+        settings = self.codec.settings
+        topics = {t: settings.topic(t) for t in DOCUMENTED_TYPES}
+        topics["other"] = settings.other_topic
+        return topics
+
+    def event_type_of(self, topic: str, record: dict[str, Any]) -> str:
+        return record.get("event_type") or self._event_types.get(topic, "other")
+
+    # -- dedupe ring --------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop in-memory indexes; called on every rebalance, rebuilt lazily from the table."""
+        self._seen.clear()
+        self._ring.clear()
+
+    def _index(self, partition: int) -> dict[str, tuple[str, int]]:
+        seen = self._seen.get(partition)
+        if seen is None:
+            seen, ring = {}, []
+            prefix = row_key(partition, "seen", "")
+            for key, value in list(self.table.items()):
+                if isinstance(key, str) and key.startswith(prefix):
+                    seq = int(key[len(prefix):])
+                    ring.append((seq, len(value)))
+                    for message_id, (topic, offset) in value.items():
+                        seen[message_id] = (topic, offset)
+            ring.sort()
+            self._seen[partition] = seen
+            self._ring[partition] = ring
+        return seen
+
+    def _remember(self, partition: int, batch_ids: dict[str, tuple[str, int]]) -> int:
+        ring = self._ring[partition]
+        seq = ring[-1][0] + 1 if ring else 0
+        self.table[row_key(partition, "seen", str(seq))] = {
+            k: [t, o] for k, (t, o) in batch_ids.items()}
+        ring.append((seq, len(batch_ids)))
+        writes = 1
+        total = sum(size for _, size in ring)
+        while ring and total - ring[0][1] >= self.dedupe_window:
+            old_seq, size = ring.pop(0)
+            key = row_key(partition, "seen", str(old_seq))
+            old = self.table.get(key) or {}
+            seen = self._seen[partition]
+            for message_id in old:
+                if seen.get(message_id) == tuple(old[message_id]):
+                    del seen[message_id]
+            del self.table[key]
+            total -= size
+            writes += 1
+        return writes
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def apply(self, records: Iterable[SourceRecord]) -> BatchResult:
+        result = BatchResult()
+        deltas: dict[str, int] = defaultdict(int)
+        offsets: dict[str, dict[str, int]] = defaultdict(dict)
+        new_ids: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
+        stored: dict[str, dict[str, int]] = {}
+
+        def add(partition: int, parts: tuple[str, ...], amount: int, rec: SourceRecord) -> bool:
+            key = row_key(partition, *parts)
+            done = stored.get(key)
+            if done is None:
+                row = self.table.get(key)
+                done = stored[key] = row[1] if row else {}
+            if rec.offset <= done.get(rec.topic, -1):
+                return False
+            deltas[key] += amount
+            offsets[key][rec.topic] = rec.offset
+            return True
+
+        for rec in records:
+            try:
+                if rec.value is None:
+                    raise InvalidNotification("empty_record", "record has no value")
+                record, _ = self.codec.decode_record(rec.value)
+            except InvalidNotification as exc:
+                if add(rec.partition, ("dead_letters", exc.reason), 1, rec):
+                    result.dead_letters.append((rec, exc))
+                continue
+            seen = self._index(rec.partition)
+            message_id = record["message_id"]
+            origin = (rec.topic, rec.offset)
+            first = seen.get(message_id)
+            if first is not None and first != origin:
+                if add(rec.partition, ("duplicates",), 1, rec):
+                    result.duplicates += 1
+                continue
+            if first is None:
+                seen[message_id] = origin
+                new_ids[rec.partition][message_id] = origin
+            applied = False
+            for parts, amount in contributions(record, self.event_type_of(rec.topic, record)):
+                applied = add(rec.partition, parts, amount, rec) or applied
+            if applied:
+                result.applied += 1
+            else:
+                result.replayed += 1
+
+        for key, delta in deltas.items():
+            row = self.table.get(key)
+            total, done = (row[0], dict(row[1])) if row else (0, {})
+            done.update(offsets[key])
+            self.table[key] = [total + delta, done]
+            result.rows_written += 1
+        for partition, ids in new_ids.items():
+            result.rows_written += self._remember(partition, ids)
+        return result
+
+    def expire_windows(self, now: float | None = None,
+                       owned_partitions: set[int] | None = None) -> int:
+        """Delete window buckets older than the retention; returns how many."""
+        horizon = (now or time.time()) - WINDOW_RETENTION_SECONDS
+        stale = [k for k in list(self.table.keys())
+                 if isinstance(k, str) and "|win_" in k and int(k.rsplit("|", 1)[1]) < horizon
+                 and (owned_partitions is None or partition_of(k) in owned_partitions)]
+        for key in stale:
+            del self.table[key]
+        return len(stale)

@@ -1,0 +1,57 @@
+"""`glance-kafka stream`: one Faust worker, its /metrics, /healthz and /ready, clean on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+
+import faust
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+
+from producers.config import Settings
+from producers.http import StatusServer
+
+from .app import Pipeline, StreamOptions, build
+from .collector import TableCollector, gauge
+
+log = logging.getLogger(__name__)
+
+
+def metrics_registry(pipeline: Pipeline, project_label_limit: int) -> CollectorRegistry:
+    registry = CollectorRegistry()
+
+    def extra() -> Iterator[Metric]:
+        yield gauge("glance_consumer_lag", pipeline.lag())
+        yield gauge("glance_worker_assigned_partitions",
+                    [([], float(len(pipeline.owned_partitions())))])
+
+    registry.register(TableCollector(pipeline.table.rows, pipeline.owned_partitions,
+                                     project_label_limit=project_label_limit, extra=extra))
+    return registry
+
+
+def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    options = StreamOptions(host=args.host, web_port=args.web_port, data_dir=args.data_dir,
+                            project_label_limit=args.project_label_limit)
+    pipeline = build(settings, options)
+    registry = metrics_registry(pipeline, options.project_label_limit)
+    server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready).start()
+    print(f"stream worker: metrics on http://{args.host}:{server.port}/metrics, "
+          f"views on http://{args.host}:{options.web_port}/projects/<project>/", file=sys.stderr,
+          flush=True)
+    worker = faust.Worker(pipeline.app, loglevel=_faust_loglevel(args.verbose), quiet=True,
+                          redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        server.stop()
+    return 0
+
+
+def _faust_loglevel(verbose: int) -> str:
+    return {0: "WARNING", 1: "INFO"}.get(verbose, "DEBUG")
