@@ -50,6 +50,7 @@ class Pipeline:
     settings: Settings
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     batches: int = 0
+    replayed: int = 0
 
     def owned_partitions(self) -> set[int]:
         try:
@@ -165,6 +166,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                     error.reason, error.detail, "stream",
                     f"{record.topic}/{record.partition}/{record.offset}"))
             pipeline.batches += 1
+            pipeline.replayed += result.replayed
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:

@@ -104,7 +104,8 @@ class TableCollector(Collector):
         return set(ranked[: self.project_label_limit])
 
 
-def gauge(name: str, samples: Iterable[tuple[list[str], float]]) -> Metric:
+def computed(name: str, samples: Iterable[tuple[list[str], float]]) -> Metric:
+    """A family of the table's type (counter or gauge) from samples computed by the caller."""
     family = _family(name)
     for labels, value in samples:
         family.add_metric(labels, value)

@@ -42,6 +42,9 @@ METRICS: dict[str, MetricSpec] = {
         "gauge", ("project",), "Bytes stored per owner project (images not deleted)."),
     "glance_project_stored_bytes_by_disk_format": MetricSpec(
         "gauge", ("project", "disk_format"), "Bytes stored per owner project and disk format."),
+    "glance_replays_skipped_total": MetricSpec(
+        "counter", (), "Records re-delivered (after a restart or rebalance) that every row already held; "
+        "this worker process only."),
     "glance_consumer_lag": MetricSpec(
         "gauge", ("topic", "partition"), "Records not yet processed, per source partition."),
     "glance_worker_assigned_partitions": MetricSpec(

@@ -326,8 +326,9 @@ class GroundTruth:
     task_events: Counter[tuple[str, str]] = field(default_factory=Counter)
     task_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
     notifications: Counter[tuple[str, str]] = field(default_factory=Counter)
-    #: ERROR image.upload notifications, by the glance_store error Glance caught (the simulator's
-    #: own label; the message text is what the pipeline sees).
+    #: ERROR image.upload notifications by reason class: the glance_store error Glance caught
+    #: (storage_full, storage_write_denied, timeout, internal_error). The pipeline only sees the
+    #: message text and classifies it back.
     upload_failures: Counter[str] = field(default_factory=Counter)
     images: dict[str, ImageState] = field(default_factory=dict)
 
@@ -375,8 +376,7 @@ class GroundTruth:
             "glance_project_images": nest(self.images_by_status()),
             "glance_project_stored_bytes": nest(self.stored_bytes()),
             "glance_project_stored_bytes_by_disk_format": nest(self.stored_bytes_by_disk_format()),
-            "upload_failures": {"total": self.upload_failures_total,
-                                "by_cause": nest(self.upload_failures)},
+            "glance_image_upload_failures_total": nest(self.upload_failures),
         }
 
     def _image(self, image: Image) -> None:
@@ -419,13 +419,13 @@ class TrafficMix:
 _UPLOAD_ERRORS = (
     ("storage_full", 0.40,
      "Image storage media is full: There is not enough disk space on the image storage media."),
-    ("write_denied", 0.15,
+    ("storage_write_denied", 0.15,
      "Insufficient permissions on image storage media: Permission to write image storage media "
      "denied."),
     ("timeout", 0.20,
      "Filesystem store operation timed out: Operation timed out after {timeout}s. Check storage "
      "health and connectivity."),
-    ("internal", 0.25,
+    ("internal_error", 0.25,
      "Failed to upload image data for image {image_id} due to internal error: "
      "[Errno 104] Connection reset by peer"),
 )
@@ -488,7 +488,11 @@ class TrafficGenerator:
     # -- public API -----------------------------------------------------------------------------
 
     def next_batch(self, n: int) -> list[Notification]:
-        """The next ``n`` notifications, in emission order (timestamps never go backwards)."""
+        """The next ``n`` notifications, in emission order (timestamps never go backwards).
+
+        Every step -- an activity starting or a scheduled follow-up -- emits exactly one
+        notification, so the batch is exactly ``n`` long and the truth covers exactly it.
+        """
         out = self._out = []
         heap = self._heap
         while len(out) < n:
@@ -503,8 +507,9 @@ class TrafficGenerator:
         return out
 
     def __iter__(self) -> Iterator[Notification]:
+        """Endless stream; one step at a time so the truth never runs ahead of what was taken."""
         while True:
-            yield from self.next_batch(1024)
+            yield self.next_batch(1)[0]
 
     @property
     def now(self) -> datetime:

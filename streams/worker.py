@@ -15,7 +15,7 @@ from producers.config import Settings
 from producers.http import StatusServer
 
 from .app import Pipeline, StreamOptions, build
-from .collector import TableCollector, gauge
+from .collector import TableCollector, computed
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,10 @@ def metrics_registry(pipeline: Pipeline, project_label_limit: int) -> CollectorR
     registry = CollectorRegistry()
 
     def extra() -> Iterator[Metric]:
-        yield gauge("glance_consumer_lag", pipeline.lag())
-        yield gauge("glance_worker_assigned_partitions",
+        yield computed("glance_consumer_lag", pipeline.lag())
+        yield computed("glance_worker_assigned_partitions",
                     [([], float(len(pipeline.owned_partitions())))])
+        yield computed("glance_replays_skipped_total", [([], float(pipeline.replayed))])
 
     registry.register(TableCollector(pipeline.table.rows, pipeline.owned_partitions,
                                      project_label_limit=project_label_limit, extra=extra))
