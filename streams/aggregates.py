@@ -194,9 +194,12 @@ class Aggregator:
             done = stored.get(key)
             if done is None:
                 row = self.table.get(key)
-                done = stored[key] = row[1] if row else {}
+                done = stored[key] = dict(row[1]) if row else {}
             if rec.offset <= done.get(rec.topic, -1):
                 return False
+            # Also seen by the rest of this batch: after a rebalance the consumer can hand the
+            # same record over twice within one batch.
+            done[rec.topic] = rec.offset
             deltas[key] += amount
             offsets[key][rec.topic] = rec.offset
             return True

@@ -98,6 +98,15 @@ def test_full_replay_after_partial_loss_is_exact() -> None:
     assert _sums(table) == _expected(sent)
 
 
+def test_a_record_handed_over_twice_in_one_batch_counts_once() -> None:
+    """After a rebalance the consumer can re-fetch records still in the batch buffer."""
+    sent = glance_notifications()
+    log = _log(sent)
+    table: dict = {}
+    Aggregator(table, AvroCodec(SETTINGS)).apply(log[:10] + log[5:])
+    assert _sums(table) == _expected(sent)
+
+
 def test_duplicates_are_counted_once_and_reported() -> None:
     sent = glance_notifications()
     doubled = sent + sent[:10]
