@@ -9,6 +9,9 @@ the rows whose write was lost, so totals stay exact without Kafka transactions.
 Duplicates (the same message_id at a different offset, e.g. a bridge retry) are recognised with
 a ring of recent message ids kept in the same table, in one row per batch and partition.
 
+Dead letters are counted from the dead-letter topic itself (reason from its header), so the
+metric covers every producer of dead letters (publisher, bridge, driver, this worker) once.
+
 The table is any MutableMapping; the worker passes a Faust table, whose every assignment is one
 changelog record, so a batch costs one write per row it touched, not one per event.
 """
@@ -21,6 +24,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from producers.deadletter import REASON, header_value
 from producers.exceptions import InvalidNotification
 from producers.serde import AvroCodec
 
@@ -39,6 +43,7 @@ class SourceRecord:
     offset: int
     value: bytes | None
     key: bytes | None = None
+    headers: list[tuple[str, bytes]] | None = None
 
 
 @dataclass
@@ -46,6 +51,8 @@ class BatchResult:
     applied: int = 0
     replayed: int = 0
     duplicates: int = 0
+    #: Records this batch found undecodable, for the caller to write to the dead-letter topic.
+    #: They are counted when they come back from that topic, like every other dead letter.
     dead_letters: list[tuple[SourceRecord, InvalidNotification]] = field(default_factory=list)
     rows_written: int = 0
 
@@ -204,13 +211,19 @@ class Aggregator:
             offsets[key][rec.topic] = rec.offset
             return True
 
+        dlq_topic = self.codec.settings.dlq_topic
         for rec in records:
+            if rec.topic == dlq_topic:
+                reason = header_value(rec.headers, REASON) or "unknown"
+                if add(rec.partition, ("dead_letters", reason), 1, rec):
+                    result.applied += 1
+                continue
             try:
                 if rec.value is None:
                     raise InvalidNotification("empty_record", "record has no value")
                 record, _ = self.codec.decode_record(rec.value)
             except InvalidNotification as exc:
-                if add(rec.partition, ("dead_letters", exc.reason), 1, rec):
+                if add(rec.partition, ("dead_lettered_here",), 1, rec):
                     result.dead_letters.append((rec, exc))
                 continue
             seen = self._index(rec.partition)

@@ -78,6 +78,12 @@ class Pipeline:
         return samples
 
 
+def _headers(headers: Any) -> list[tuple[str, bytes]] | None:
+    if not headers:
+        return None
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
+
+
 def _highwater(consumer: Any, tp: Any) -> int | None:
     try:
         return int(consumer.highwater(tp))
@@ -121,8 +127,9 @@ def source_partitions(settings: Settings, topics: list[str]) -> int:
 
 
 def build(settings: Settings, options: StreamOptions) -> Pipeline:
-    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic]
-    ensure_topics(settings, topics + [settings.dlq_topic])
+    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic,
+                                                              settings.dlq_topic]
+    ensure_topics(settings, topics)
     partitions = source_partitions(settings, topics)
     app = faust.App(
         f"{settings.topic_prefix}streams",
@@ -157,7 +164,8 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     async def aggregate(stream: faust.StreamT) -> None:
         async for events in stream.take_events(options.batch_size, within=options.batch_seconds):
             records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
-                                    e.message.value, e.message.key) for e in events]
+                                    e.message.value, e.message.key, _headers(e.message.headers))
+                       for e in events]
             result = aggregator.apply(records)
             for record in records:
                 pipeline.positions[(record.topic, record.partition)] = record.offset

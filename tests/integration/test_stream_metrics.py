@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import signal
 
+import pytest
 from confluent_kafka import Producer
 
 from producers.config import Settings
+from producers.exceptions import InvalidNotification
 from producers.publisher import Publisher
 from tests.expected import expected_totals
 from tests.glance_events import glance_notifications, seed_notifications
@@ -42,6 +44,8 @@ def test_worker_serves_exact_totals_on_metrics(settings: Settings, tmp_path) -> 
     raw = Producer({"bootstrap.servers": settings.bootstrap_servers})
     raw.produce(settings.topic("image.send"), b'{"not": "avro"}', b"k")
     raw.flush(10)
+    with Publisher(settings) as publisher, pytest.raises(InvalidNotification):
+        publisher.publish(b"{truncated")  # one the publisher refuses: dead-lettered
 
     expected = expected_totals(sent)
     worker = Worker(settings, tmp_path)
@@ -53,7 +57,10 @@ def test_worker_serves_exact_totals_on_metrics(settings: Settings, tmp_path) -> 
             m, "glance_duplicates_skipped_total") == len(duplicates) and m, 60,
             "all notifications counted", worker)
         assert_metrics_equal(metrics, expected)
+        metrics = wait_for(lambda: (m := worker.metrics()) and total(
+            m, "glance_dead_letters_total") == 2 and m, 30, "dead letters counted", worker)
         assert total(metrics, "glance_dead_letters_total", reason="bad_framing") == 1
+        assert total(metrics, "glance_dead_letters_total", reason="not_json") == 1
         assert total(metrics, "glance_worker_assigned_partitions") == 4
         for name in metrics:
             for labels in metrics[name]:
@@ -70,7 +77,7 @@ def test_worker_serves_exact_totals_on_metrics(settings: Settings, tmp_path) -> 
 
         assert worker.stop() == 0  # SIGTERM: a clean exit
     dead = read_all(settings, settings.dlq_topic)
-    assert [m.value() for m in dead] == [b'{"not": "avro"}']
+    assert sorted(m.value() for m in dead) == [b'{"not": "avro"}', b"{truncated"]
 
 
 def test_ready_only_with_partitions_and_sigterm_exits_cleanly(settings: Settings, tmp_path) -> None:
