@@ -274,11 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on the embedded broker, with live traffic")
     _common(p)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
-    p.add_argument("--rate", type=float, default=200.0, help="notifications per second")
-    p.add_argument("--projects", type=int, default=40)
-    p.add_argument("--images", type=int, default=300)
+    p.add_argument("--rate", type=float, default=500.0,
+                   help="notifications per second (default 500)")
+    p.add_argument("--projects", type=int, default=40, help="projects in the simulated cloud")
+    p.add_argument("--images-per-project", type=int, default=3,
+                   help="private images per project (plus a public base catalogue)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--broker-port", type=int, default=None, help="embedded broker port")
+    p.add_argument("--broker-port", type=int, default=None,
+                   help="embedded broker port (default 9092)")
     p.add_argument("--metrics-port", type=int, default=9108)
     p.add_argument("--web-port", type=int, default=6066)
     p.add_argument("--no-live", action="store_true", help="no live view (logs only)")

@@ -1,0 +1,335 @@
+"""`glance-kafka demo`: the whole pipeline on one machine, with live Glance traffic.
+
+Starts the embedded broker (or uses --bootstrap-servers), a stream worker subprocess, and drives
+simulated cloud traffic through the real publishing path. The live view is read back from the
+worker's /metrics, and at the end the totals there are checked against the simulator's ground
+truth: the last line says `self-check passed`, or what differs (and the exit code is 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from producers.broker import EmbeddedBroker, port_in_use
+from producers.config import Settings, load_settings
+from producers.exceptions import ConfigurationError, GlanceKafkaError, InvalidNotification
+from producers.publisher import Publisher
+from producers.topics import ensure_topics
+
+from .simulator import TrafficGenerator, inject_duplicates, malformed_samples
+
+DUPLICATE_RATE = 0.005
+MALFORMED_RATE = 0.002
+Metrics = dict[str, dict[tuple[tuple[str, str], ...], float]]
+#: metric name -> (expected totals keyed like the ground truth, the metric's label names)
+Expected = dict[str, tuple[Counter[Any], tuple[str, ...]]]
+
+
+# -- reading the worker back ---------------------------------------------------------------------
+
+def scrape(port: int) -> Metrics:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    out: Metrics = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def series(metrics: Metrics, name: str, *labels: str) -> Counter[Any]:
+    """One family as a Counter keyed like the ground truth (a label tuple, or one label)."""
+    out: Counter[Any] = Counter()
+    for key, value in metrics.get(name, {}).items():
+        values = tuple(dict(key)[label] for label in labels)
+        out[values if len(values) != 1 else values[0]] += value
+    return +out
+
+
+def total(metrics: Metrics, name: str) -> float:
+    return sum(metrics.get(name, {}).values())
+
+
+# -- what was sent -------------------------------------------------------------------------------
+
+@dataclass
+class Sent:
+    notifications: int = 0
+    duplicates: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+
+
+def expected_series(generator: TrafficGenerator, sent: Sent) -> Expected:
+    truth = generator.truth
+    return {
+        "glance_image_served_bytes_total": (truth.served_bytes, ("project", "outcome")),
+        "glance_image_downloaded_bytes_total": (truth.downloaded_bytes, ("project", "outcome")),
+        "glance_image_downloads_total": (truth.downloads, ("outcome",)),
+        "glance_task_events_total": (truth.task_events, ("task_type", "status")),
+        "glance_task_failures_total": (truth.task_failures, ("task_type", "project")),
+        "glance_notifications_total": (truth.notifications, ("event_type", "priority")),
+        "glance_image_upload_failures_total": (truth.upload_failures, ("reason",)),
+        "glance_dead_letters_total": (sent.dead_letters, ("reason",)),
+        "glance_duplicates_skipped_total": (Counter({(): sent.duplicates}), ()),
+    }
+
+
+def self_check(metrics: Metrics, expected: Expected) -> list[str]:
+    """Every expected total against /metrics; returns the differences, one line each."""
+    problems = []
+    for name, (want, labels) in expected.items():
+        got = series(metrics, name, *labels) if labels else Counter({(): total(metrics, name)})
+        want = +Counter({k: float(v) for k, v in want.items()})
+        got = +got
+        for key in sorted(set(want) | set(got), key=str):
+            if got[key] != want[key]:
+                problems.append(f"{name}{list(key) if key != () else ''}: "
+                                f"metrics {got[key]:.0f}, sent {want[key]:.0f}")
+    return problems
+
+
+# -- the live view -------------------------------------------------------------------------------
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def render(metrics: Metrics, sent: Sent, elapsed: float, rate: float, phase: str,
+           names: dict[str, str]) -> Group:
+    header = Text.assemble(
+        ("glance-kafka demo ", "bold"), (f"{phase}  ", "cyan"),
+        f"{elapsed:5.0f}s  sent {sent.notifications}  processed "
+        f"{total(metrics, 'glance_notifications_total'):.0f}  ({rate:,.0f} events/s)  "
+        f"lag {total(metrics, 'glance_consumer_lag'):.0f}")
+
+    def top(name: str, title: str) -> Table:
+        table = Table(title=title, title_justify="left", expand=True)
+        table.add_column("project")
+        table.add_column("complete", justify="right")
+        table.add_column("partial", justify="right")
+        by_project = series(metrics, name, "project", "outcome")
+        projects = Counter()
+        for (project, _), value in by_project.items():
+            projects[project] += value
+        for project, _ in projects.most_common(5):
+            table.add_row(names.get(project, project[:12]),
+                          _bytes(by_project[(project, "complete")]),
+                          _bytes(by_project[(project, "partial")]))
+        return table
+
+    downloads = series(metrics, "glance_image_downloads_total", "outcome")
+    tasks = Table(title="task failures by type", title_justify="left", expand=True)
+    tasks.add_column("task type")
+    tasks.add_column("failures", justify="right")
+    tasks.add_column("of events", justify="right")
+    events = series(metrics, "glance_task_events_total", "task_type", "status")
+    failures = series(metrics, "glance_task_failures_total", "task_type", "project")
+    by_type = Counter()
+    for (task_type, _), value in failures.items():
+        by_type[task_type] += value
+    for task_type in sorted({t for t, _ in events}):
+        tasks.add_row(task_type, f"{by_type[task_type]:.0f}",
+                      f"{sum(v for (t, _), v in events.items() if t == task_type):.0f}")
+    dead = series(metrics, "glance_dead_letters_total", "reason")
+    footer = Text(
+        f"downloads: {downloads['complete']:.0f} complete, {downloads['partial']:.0f} partial   "
+        f"duplicates skipped: {total(metrics, 'glance_duplicates_skipped_total'):.0f}   "
+        f"dead letters: {sum(dead.values()):.0f} "
+        f"({', '.join(f'{r} {v:.0f}' for r, v in sorted(dead.items())) or 'none'})")
+    grid = Table.grid(expand=True)
+    grid.add_column()
+    grid.add_column()
+    grid.add_row(top("glance_image_served_bytes_total", "top projects by bytes served"),
+                 top("glance_image_downloaded_bytes_total", "top projects by bytes downloaded"))
+    return Group(Panel(header), grid, tasks, footer)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, metrics_port: int, web_port: int, log_path: Path,
+                   label_limit: int) -> Iterator[subprocess.Popen[bytes]]:
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
+         settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "--metrics-port",
+         str(metrics_port), "--web-port", str(web_port), "--project-label-limit", str(label_limit)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        log.close()
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    for port, option in ((args.metrics_port, "--metrics-port"), (args.web_port, "--web-port"),
+                         (args.broker_port, "--broker-port")):
+        if port is not None and port_in_use(port):
+            raise ConfigurationError(f"port {port} on 127.0.0.1 is already in use; "
+                                     f"choose another with {option}")
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], log_path: Path,
+                timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise GlanceKafkaError(f"the stream worker exited ({process.returncode}); see {log_path}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/ready", timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    raise GlanceKafkaError(f"the stream worker was not ready within {timeout:.0f}s; see {log_path}")
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+def run_demo(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    live_view = not args.no_live and console.is_terminal
+    _check_ports(args)
+    workdir = Path(tempfile.mkdtemp(prefix="glance-kafka-demo-"))
+    with contextlib.ExitStack() as stack:
+        if args.bootstrap_servers:
+            bootstrap = args.bootstrap_servers
+            console.print(f"Kafka: {bootstrap} (yours)")
+        else:
+            broker = stack.enter_context(EmbeddedBroker(port=args.broker_port or 9092))
+            bootstrap = broker.bootstrap_servers
+            console.print(f"Kafka: embedded broker on {bootstrap} (memory storage, stops with the demo)")
+        settings = load_settings(bootstrap_servers=bootstrap, topic_prefix=args.topic_prefix,
+                                 schema_registry_url=args.schema_registry_url,
+                                 librdkafka=dict(args.librdkafka) or None)
+        created = ensure_topics(settings)
+        console.print(f"topics: {settings.topic('<event_type>')}, {settings.other_topic}, "
+                      f"{settings.dlq_topic} ({len(created)} created)")
+        log_path = workdir / "worker.log"
+        worker = stack.enter_context(worker_process(
+            settings, args.metrics_port, args.web_port, log_path, max(1000, args.projects * 2)))
+        console.print(f"stream worker pid {worker.pid}: metrics http://127.0.0.1:{args.metrics_port}"
+                      f"/metrics, views http://127.0.0.1:{args.web_port}/projects/<project>/, "
+                      f"log {log_path}")
+        _wait_ready(args.metrics_port, worker, log_path)
+        publisher = Publisher(settings, source="demo")
+        generator = TrafficGenerator(seed=args.seed, projects=args.projects,
+                                     images=args.images_per_project, rate=args.rate)
+        names = {p.id: p.name for p in generator.model.projects}
+        sent = Sent()
+        rng = random.Random(args.seed)
+        view = Live(console=console, refresh_per_second=2, transient=False) if live_view else None
+        if view is not None:
+            stack.enter_context(view)
+        interrupted = False
+        start = time.monotonic()
+        last_scrape = (start, 0.0)
+        rate = 0.0
+
+        def refresh(phase: str) -> Metrics:
+            nonlocal last_scrape, rate
+            metrics = scrape(args.metrics_port)
+            now = time.monotonic()
+            processed = total(metrics, "glance_notifications_total")
+            if now > last_scrape[0]:
+                rate = max(0.0, (processed - last_scrape[1]) / (now - last_scrape[0]))
+            last_scrape = (now, processed)
+            if view is not None:
+                view.update(render(metrics, sent, now - start, rate, phase, names))
+            else:
+                console.print(f"{now - start:5.0f}s {phase}: sent {sent.notifications}, "
+                              f"processed {processed:.0f} ({rate:,.0f}/s)")
+            return metrics
+
+        try:
+            next_refresh = start
+            while time.monotonic() - start < args.duration:
+                tick = time.monotonic()
+                due = int(args.rate * (tick - start)) - sent.notifications
+                if due > 0:
+                    batch = generator.next_batch(due)
+                    delivered = inject_duplicates(batch, DUPLICATE_RATE, rng)
+                    for notification in delivered:
+                        publisher.publish(notification)
+                    sent.notifications += len(batch)
+                    sent.duplicates += len(delivered) - len(batch)
+                    for reason, raw in malformed_samples(rng, _poisson(rng, due * MALFORMED_RATE)):
+                        with contextlib.suppress(InvalidNotification):
+                            publisher.publish(raw)
+                        sent.dead_letters[reason] += 1
+                publisher.poll(0)
+                if tick >= next_refresh:
+                    refresh("sending")
+                    next_refresh = tick + (1.0 if view is not None else 5.0)
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            interrupted = True
+        publisher.flush(60)
+        expected = expected_series(generator, sent)
+        want = sum(generator.truth.notifications.values())
+        deadline = time.monotonic() + 60
+        metrics = refresh("catching up")
+        while time.monotonic() < deadline and (self_check(metrics, expected)):
+            time.sleep(0.5)
+            metrics = refresh("catching up")
+        metrics = refresh("done")
+        if view is not None:
+            view.stop()
+        problems = self_check(metrics, expected)
+        served = total(metrics, "glance_image_served_bytes_total")
+        console.print(
+            f"summary: {sent.notifications} notifications ({want} unique counted), "
+            f"{sent.duplicates} duplicates, {sum(sent.dead_letters.values())} malformed; "
+            f"{_bytes(served)} served in "
+            f"{total(metrics, 'glance_image_downloads_total'):.0f} downloads"
+            + (" (interrupted)" if interrupted else ""))
+        if problems:
+            for line in problems[:20]:
+                console.print(f"  differs: {line}")
+            console.print(f"self-check FAILED: {len(problems)} totals differ (worker log: {log_path})")
+            return 1
+        console.print("self-check passed")
+        return 0
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Malformed inputs arrive at random, on average `mean` per tick."""
+    count, threshold, product = 0, pow(2.718281828459045, -mean), rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
