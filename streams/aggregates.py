@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from producers.deadletter import REASON, header_value
 from producers.exceptions import InvalidNotification
@@ -32,6 +32,16 @@ OUTCOMES = {"INFO": "complete", "ERROR": "partial"}
 #: Event-time buckets for the windowed views (5 minutes; "last hour" sums 12 of them).
 BUCKET_SECONDS = 300
 WINDOW_RETENTION_SECONDS = 24 * 3600
+
+
+class Observer(Protocol):
+    """Another view kept from the same decoded, de-duplicated records (e.g. the inventory)."""
+
+    def observe(self, rec: SourceRecord, record: dict[str, Any], event_type: str) -> None: ...
+
+    def flush(self) -> int:
+        """Write what the batch changed; returns the number of rows written."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +132,11 @@ class Aggregator:
     """Applies batches of source records to a table of rows, exactly once per record."""
 
     def __init__(self, table: MutableMapping[str, Any], codec: AvroCodec, *,
-                 dedupe_window: int = 100_000) -> None:
+                 dedupe_window: int = 100_000, observers: Sequence[Observer] = ()) -> None:
         self.table = table
         self.codec = codec
         self.dedupe_window = dedupe_window
+        self.observers = tuple(observers)
         self._event_types = {
             settings_topic: suffix for suffix, settings_topic in self._topics().items()}
         # message_id -> (topic, offset) where first seen, per partition; rebuilt from the table.
@@ -237,8 +248,11 @@ class Aggregator:
             if first is None:
                 seen[message_id] = origin
                 new_ids[rec.partition][message_id] = origin
+            event_type = self.event_type_of(rec.topic, record)
+            for observer in self.observers:
+                observer.observe(rec, record, event_type)
             applied = False
-            for parts, amount in contributions(record, self.event_type_of(rec.topic, record)):
+            for parts, amount in contributions(record, event_type):
                 applied = add(rec.partition, parts, amount, rec) or applied
             if applied:
                 result.applied += 1
@@ -253,6 +267,8 @@ class Aggregator:
             result.rows_written += 1
         for partition, ids in new_ids.items():
             result.rows_written += self._remember(partition, ids)
+        for observer in self.observers:
+            result.rows_written += observer.flush()
         return result
 
     def expire_windows(self, now: float | None = None,

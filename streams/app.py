@@ -22,6 +22,7 @@ from producers.serde import AvroCodec
 from producers.topics import ensure_topics
 
 from .aggregates import BUCKET_SECONDS, Aggregator, SourceRecord, partition_of, split_key
+from .inventory import Inventory, image_rows_of, project_gauges
 from .tables import PartitionScopedTable
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
         app, name="aggregates", default=None, partitions=partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="json"))
     app.tables.add(table)
-    aggregator = Aggregator(table, AvroCodec(settings), dedupe_window=options.dedupe_window)
+    aggregator = Aggregator(table, AvroCodec(settings), dedupe_window=options.dedupe_window,
+                            observers=[Inventory(table)])
     pipeline = Pipeline(app, table, aggregator, topics, settings)
 
     @app.agent(source, name="aggregate")
@@ -211,12 +213,21 @@ def project_summary(pipeline: Pipeline, project: str, now: float | None = None) 
     owned = pipeline.owned_partitions()
     now = now or time.time()
     since = now - 3600
+    rows = pipeline.table.rows()
+    inventory = project_gauges(rows, owned.__contains__)
     out: dict[str, Any] = {
         "project": project, "partitions": sorted(owned), "bucket_seconds": BUCKET_SECONDS,
+        "images_by_status": {status: n for (p, status), n in
+                             inventory["glance_project_images"].items() if p == project},
+        "stored_bytes": inventory["glance_project_stored_bytes"].get((project,), 0),
+        "stored_bytes_by_disk_format": {
+            fmt: n for (p, fmt), n in inventory["glance_project_stored_bytes_by_disk_format"].items()
+            if p == project},
+        "images": image_rows_of(((k, v) for k, v in rows if partition_of(k) in owned), project),
         "served_bytes": {}, "downloaded_bytes": {}, "task_failures": {},
         "last_hour": {"served_bytes": 0, "downloaded_bytes": 0, "buckets": {}},
     }
-    for key, value in pipeline.table.rows():
+    for key, value in rows:
         if partition_of(key) not in owned:
             continue
         kind, *labels = split_key(key)

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .aggregates import partition_of, split_key
+from .inventory import project_gauges
 from .metric_names import METRICS
 
 OTHER_PROJECT = "_other"
@@ -79,8 +80,16 @@ class TableCollector(Collector):
         self.extra = extra
 
     def collect(self) -> Iterator[Metric]:
-        sums = totals(self.rows(), self.owned().__contains__)
-        keep = self._labelled_projects(sums)
+        rows = list(self.rows())
+        owned = self.owned().__contains__
+        sums = totals(rows, owned)
+        inventory = project_gauges(rows, owned)
+        keep = self._labelled_projects(sums, inventory["glance_project_stored_bytes"])
+        for name, series in inventory.items():
+            family = _family(name)
+            for labels, value in sorted(cap_projects(series, 0, keep).items()):
+                family.add_metric(list(labels), value)
+            yield family
         for name, project_index in ROW_METRICS.values():
             family = _family(name)
             series = sums.get(name, {})
@@ -92,9 +101,12 @@ class TableCollector(Collector):
         if self.extra is not None:
             yield from self.extra()
 
-    def _labelled_projects(self, sums: Mapping[str, Mapping[tuple[str, ...], int]]) -> set[str]:
-        """The projects with the most bytes (served + downloaded), up to the label limit."""
+    def _labelled_projects(self, sums: Mapping[str, Mapping[tuple[str, ...], int]],
+                           stored: Mapping[tuple[str, ...], int]) -> set[str]:
+        """The projects with the most bytes (served + downloaded + stored), up to the limit."""
         weight: dict[str, int] = defaultdict(int)
+        for (project,), value in stored.items():
+            weight[project] += value
         for name in ("glance_image_served_bytes_total", "glance_image_downloaded_bytes_total"):
             for labels, value in sums.get(name, {}).items():
                 weight[labels[0]] += value
