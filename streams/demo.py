@@ -21,6 +21,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,13 @@ def expected_series(generator: TrafficGenerator, sent: Sent) -> Expected:
         "glance_image_upload_failures_total": (truth.upload_failures, ("reason",)),
         "glance_dead_letters_total": (sent.dead_letters, ("reason",)),
         "glance_duplicates_skipped_total": (Counter({(): sent.duplicates}), ()),
+        # The inventory: deleted images are gone from it.
+        "glance_project_images": (
+            Counter({k: v for k, v in truth.images_by_status().items() if k[1] != "deleted"}),
+            ("project", "status")),
+        "glance_project_stored_bytes": (truth.stored_bytes(), ("project",)),
+        "glance_project_stored_bytes_by_disk_format": (truth.stored_bytes_by_disk_format(),
+                                                       ("project", "disk_format")),
     }
 
 
@@ -247,8 +255,10 @@ def run_demo(args: argparse.Namespace) -> int:
                       f"log {log_path}")
         _wait_ready(args.metrics_port, worker, log_path)
         publisher = Publisher(settings, source="demo")
-        generator = TrafficGenerator(seed=args.seed, projects=args.projects,
-                                     images=args.images_per_project, rate=args.rate)
+        # Simulated time starts now, so the worker's last-hour windows show the traffic.
+        generator = TrafficGenerator(
+            seed=args.seed, projects=args.projects, images=args.images_per_project,
+            rate=args.rate, start=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
         names = {p.id: p.name for p in generator.model.projects}
         sent = Sent()
         rng = random.Random(args.seed)
