@@ -31,7 +31,29 @@ CONSUMER_DEFAULTS = {
     # The embedded broker makes a first join wait half the session timeout; 6 s is Kafka's minimum.
     "session.timeout.ms": "6000",
     "heartbeat.interval.ms": "1000",
+    # oslo.messaging creates notifications.warn/.error on their first message, often long after
+    # the bridge started; a subscription only sees a new topic at a metadata refresh (librdkafka
+    # default: every 5 minutes).
+    "topic.metadata.refresh.interval.ms": "10000",
 }
+#: Room left for the dead-letter headers (reason, detail, source, origin) under max_message_bytes.
+DLQ_HEADROOM = 16 * 1024
+
+
+def dead_letter_bounded(publisher: Publisher, original: bytes, reason: str, detail: str, *,
+                        origin: str | None = None) -> None:
+    """Dead-letter `original`, truncated if it is too large to be produced as it is.
+
+    A dead letter that cannot be produced raises (MSG_SIZE_TOO_LARGE) and would stop the bridge
+    on the same record after every restart. Truncation is said in the detail header.
+    """
+    limit = publisher.settings.max_message_bytes
+    if len(original) > limit - DLQ_HEADROOM:
+        keep = max(limit - DLQ_HEADROOM, limit // 2)
+        detail = (f"{detail} [original is {len(original)} bytes: only its first {keep} are kept "
+                  "here]")
+        original = original[:keep]
+    publisher.dead_letter(original, reason, detail, origin=origin)
 
 
 @dataclass
@@ -61,8 +83,9 @@ class Bridge:
             "glance_bridge_records_total",
             "Records read from the oslo.messaging topics, by what the bridge did with them.",
             ["outcome"], registry=registry)
-        for outcome in ("forwarded", "skipped", "dead_lettered"):
-            self.records.labels(outcome)
+        self._forwarded = self.records.labels("forwarded")
+        self._skipped = self.records.labels("skipped")
+        self._dead_lettered = self.records.labels("dead_lettered")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = True
@@ -107,17 +130,26 @@ class Bridge:
         try:
             notification = parse_notification(value)
         except InvalidNotification as exc:
-            self.publisher.dead_letter(value, exc.reason, exc.detail, origin=origin)
-            self.records.labels("dead_lettered").inc()
+            dead_letter_bounded(self.publisher, value, exc.reason, exc.detail, origin=origin)
+            self._dead_lettered.inc()
             return
         publisher_id = notification.get("publisher_id")
         if isinstance(publisher_id, str) and not publisher_id.startswith(
                 self.options.publisher_prefix):
-            self.records.labels("skipped").inc()  # another service's notification
+            self._skipped.inc()  # another service's notification
             return
+        if len(value) > self.settings.max_message_bytes - DLQ_HEADROOM:
+            # publish() would dead-letter these bytes as they are, which cannot be produced:
+            # find out first whether it encodes.
+            try:
+                self.publisher.codec.encode(notification)
+            except InvalidNotification as exc:
+                dead_letter_bounded(self.publisher, value, exc.reason, exc.detail, origin=origin)
+                self._dead_lettered.inc()
+                return
         try:
             self.publisher.publish(notification, original=value, origin=origin)
         except InvalidNotification:
-            self.records.labels("dead_lettered").inc()  # publish() dead-lettered it
+            self._dead_lettered.inc()  # publish() dead-lettered it
             return
-        self.records.labels("forwarded").inc()
+        self._forwarded.inc()
