@@ -16,12 +16,15 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from oslo_config import cfg
 from oslo_messaging.notify import notifier
 
 from .config import Settings, load_settings
+from .deadletter import original_bytes
 from .exceptions import GlanceKafkaError, InvalidNotification
 from .publisher import Publisher
 
@@ -52,11 +55,29 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [(GROUP, OPTS)]
 
 
+#: Every driver in this process, so a forked child can give each a fresh lock.
+_DRIVERS: weakref.WeakSet[AvroKafkaDriver] = weakref.WeakSet()
+#: Publishers inherited from a parent process. Their librdkafka threads did not survive the fork:
+#: flushing one never returns, and destroying one blocks (for ever if it had records in flight),
+#: so they are kept referenced and never touched again.
+_INHERITED: list[Publisher] = []
+
+
+def _after_fork_in_child() -> None:
+    for driver in list(_DRIVERS):
+        # The parent's lock may have been held by a thread that does not exist here.
+        driver._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class AvroKafkaDriver(notifier.Driver):
     """Publishes each notification as Avro to its per-type topic (glance.image.send, ...).
 
     The producer is made on first use in each process: Glance's API forks its workers, and a
-    librdkafka producer does not survive a fork.
+    librdkafka producer does not survive a fork. A child never flushes or destroys the producer
+    it inherited (that would hang); it makes its own and flushes only that one at exit.
     """
 
     def __init__(self, conf: cfg.ConfigOpts, topics: list[str], transport: Any) -> None:
@@ -65,6 +86,8 @@ class AvroKafkaDriver(notifier.Driver):
         self._lock = threading.Lock()
         self._publisher: Publisher | None = None
         self._pid = 0
+        _DRIVERS.add(self)
+        atexit.register(self._flush_at_exit)
 
     def settings(self) -> Settings:
         group = self.conf[GROUP]
@@ -77,26 +100,56 @@ class AvroKafkaDriver(notifier.Driver):
     def publisher(self) -> Publisher:
         with self._lock:
             if self._publisher is None or self._pid != os.getpid():
+                if self._publisher is not None:
+                    _INHERITED.append(self._publisher)
                 self._publisher = Publisher(self.settings(), source="oslo-driver")
                 self._pid = os.getpid()
-                atexit.register(self._flush_at_exit, self._publisher)
             return self._publisher
 
     def notify(self, ctxt: Any, msg: dict[str, Any], priority: str, retry: Any) -> None:
         try:
-            self.publisher().publish(msg)
+            publisher = self.publisher()
+            publisher.publish(msg)
         except InvalidNotification as exc:
             # Already on the dead-letter topic with its reason; Glance must not fail over it.
             log.warning("Glance notification dead-lettered: %s", exc)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            # Too large for Kafka: publish() could not even dead-letter it as it is.
+            self._dead_letter_too_large(publisher, msg, exc.args[0])
         except GlanceKafkaError:
             log.exception("could not publish Glance notification %s", msg.get("message_id"))
             raise
 
-    def flush(self, timeout: float | None = None) -> None:
-        if self._publisher is not None:
-            self._publisher.flush(timeout if timeout is not None else self.conf[GROUP].flush_timeout)
+    @staticmethod
+    def _dead_letter_too_large(publisher: Publisher, msg: dict[str, Any], error: KafkaError) -> None:
+        from .bridge import dead_letter_bounded
 
-    def _flush_at_exit(self, publisher: Publisher) -> None:
+        try:
+            publisher.codec.encode(msg)
+            reason, detail = "oversized", f"the Kafka client refused the record: {error.str()}"
+        except InvalidNotification as exc:
+            reason, detail = exc.reason, exc.detail
+        dead_letter_bounded(publisher, original_bytes(msg), reason, detail)
+        log.warning("Glance notification %s dead-lettered, truncated: %s: %s",
+                    msg.get("message_id"), reason, detail)
+
+    def _own_publisher(self) -> Publisher | None:
+        """This process's publisher, if it made one (not one inherited from a parent)."""
+        publisher = self._publisher
+        return publisher if publisher is not None and self._pid == os.getpid() else None
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for this process's notifications to be delivered; DeliveryError if some were not."""
+        publisher = self._own_publisher()
+        if publisher is not None:
+            publisher.flush(timeout if timeout is not None else self.conf[GROUP].flush_timeout)
+
+    def _flush_at_exit(self) -> None:
+        publisher = self._own_publisher()
+        if publisher is None:
+            return
         try:
             publisher.flush(self.conf[GROUP].flush_timeout)
         except GlanceKafkaError as exc:

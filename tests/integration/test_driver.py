@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -206,13 +208,24 @@ def test_forked_worker_publishes_with_its_own_producer_and_exits_promptly(
     script.write_text(_FORK_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
-    done = subprocess.run(
+    # Its own session, so the forked child (which used to hang) can be killed with the parent.
+    process = subprocess.Popen(
         [sys.executable, str(script), settings.bootstrap_servers, settings.topic_prefix,
-         "1" if child_sends else "0"], capture_output=True, timeout=60, env=env, cwd=ROOT)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    child_status, child_seconds = done.stdout.decode().split()
+         "1" if child_sends else "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        cwd=ROOT, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=45)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"timed out: the forked worker did not exit"
+    finally:
+        if process.poll() is None or not out:  # still running, or it never reaped its child
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert process.returncode == 0, err.decode()[-2000:]
+    child_status, child_seconds = out.decode().split()
     # The child must not flush (or destroy) the producer it inherited: that never returns.
-    assert int(child_status) == 0 and float(child_seconds) < 10, done.stderr.decode()[-2000:]
+    assert int(child_status) == 0 and float(child_seconds) < 10, err.decode()[-2000:]
     assert time.monotonic() - started < 45
 
     codec = AvroCodec(settings)
@@ -221,3 +234,30 @@ def test_forked_worker_publishes_with_its_own_producer_and_exits_promptly(
                      for m in records[settings.topic("image.send")])
     assert senders == (["child", "parent"] if child_sends else ["parent"])
     assert not records[settings.dlq_topic]
+
+
+def test_notification_too_large_for_kafka_is_dead_lettered_truncated_and_glance_carries_on(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    transport, notifier = _kafka_avro_notifier(settings)
+    try:
+        sent = spy_on_drivers(notifier)
+        update = next(n for n in glance_notifications() if n["event_type"] == "image.update")
+        huge = {**update["payload"], "properties": {"blob": "x" * 1_200_000}}
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            notifier.info({}, "image.update", huge)  # must not raise, nor log a 1 MB payload
+            notify_like(notifier, update)  # and the next one goes through
+        assert not [r for r in caplog.records if r.name.startswith("oslo_messaging")]
+        assert max(len(r.getMessage()) for r in caplog.records) < 2000
+        the_driver(notifier).flush(20)
+    finally:
+        transport.cleanup()
+
+    records = all_pipeline_records(settings)
+    (dead,) = records[settings.dlq_topic]
+    assert header_value(dead.headers(), REASON) == "oversized"
+    assert "only its first" in header_value(dead.headers(), DETAIL)
+    assert dead.value() and len(dead.value()) < settings.max_message_bytes
+    assert dead.value().startswith(b'{"message_id": "' + sent[0]["message_id"].encode())
+    (delivered,) = records[settings.topic("image.update")]
+    assert_same_notification(AvroCodec(settings).decode(delivered.value()), sent[1])
