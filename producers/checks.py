@@ -66,6 +66,7 @@ class RecordCheck:
 
     def __init__(self, record_schema: dict[str, Any], parsed: Any) -> None:
         self.name = record_schema["name"]
+        self.schema = record_schema
         self._parsed = parsed
         self._fields: list[tuple[str, Check | None, bool, str]] = [
             (f["name"], _for_type(f["type"]), "default" in f, _describe(f["type"]))

@@ -7,16 +7,21 @@ Glance sent: JSON-typed fields and payload keys a schema does not model travel a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .contract import PRIORITIES, SchemaVersion
+from .contract import PRIORITIES, PayloadShape, SchemaVersion
 from .exceptions import InvalidNotification
 
 ENVELOPE_FIELDS = ("message_id", "publisher_id", "event_type", "priority", "timestamp", "payload")
 _STRING_FIELDS = ("message_id", "publisher_id", "event_type")
 _PRIORITY_ALIASES = {p: p for p in PRIORITIES} | {"WARNING": "WARN"}
 _DETAIL_LIMIT = 300
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+#: json.dumps(value, ensure_ascii=False, allow_nan=False), without building an encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def parse_notification(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +94,63 @@ def format_timestamp(value: datetime) -> str:
 
 def to_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[str, Any]:
     """Validate a plain notification against `schema` and build the Avro record for it."""
+    record = to_wire_record(notification, schema)
+    record["timestamp"] = _EPOCH + timedelta(microseconds=record["timestamp"])
+    payload = record["payload"]
+    if type(payload) is tuple:
+        record["payload"] = payload[1]
+    return record
+
+
+def to_wire_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[str, Any]:
+    """`to_record`, in the form fastavro writes fastest (same bytes): the timestamp as int
+    microseconds (UTC), and a payload record named by its union branch, `(full name, dict)`.
+
+    The common case takes a compiled fast path; anything it does not accept goes through the
+    reference checks below, so errors and their messages are theirs.
+    """
+    try:
+        message_id = notification["message_id"]
+        publisher_id = notification["publisher_id"]
+        event_type = notification["event_type"]
+        priority = notification["priority"]
+        timestamp = notification["timestamp"]
+        payload = notification["payload"]
+    except (KeyError, TypeError):
+        return _to_wire_record_checked(notification, schema)
+    if not (type(message_id) is str and type(publisher_id) is str and type(event_type) is str
+            and type(priority) is str and type(timestamp) is str):
+        return _to_wire_record_checked(notification, schema)
+    priority = _PRIORITY_ALIASES.get(priority) or normalize_priority(priority)
+    try:
+        parsed = datetime.fromisoformat(timestamp)
+    except ValueError:
+        parsed = parse_timestamp(timestamp)  # raises bad_timestamp
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    compiled = _compiled(schema)
+    out = None
+    if type(payload) is dict and compiled is not None:
+        try:
+            out = compiled[0](payload)
+        except (TypeError, ValueError):
+            out = None
+        if out is not None:
+            payload = (compiled[1], out)
+    if out is None:
+        payload = _wire_payload(_payload_to_avro(payload, schema), schema)
+    return {
+        "message_id": message_id,
+        "publisher_id": publisher_id,
+        "event_type": event_type,
+        "priority": priority,
+        "timestamp": (parsed - _EPOCH) // _MICROSECOND,
+        "payload": payload,
+    }
+
+
+def _to_wire_record_checked(notification: dict[str, Any], schema: SchemaVersion) -> dict[str, Any]:
+    """The reference path: every check in order, each with its own reason and message."""
     for name in ENVELOPE_FIELDS:
         if name not in notification:
             raise InvalidNotification("missing_field", f"notification has no {name!r}")
@@ -96,15 +158,24 @@ def to_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[str, 
         if not isinstance(notification[name], str):
             raise InvalidNotification(
                 "wrong_type", f"{name} must be a string, got {_kind(notification[name])}")
-    record = {
+    priority = normalize_priority(notification["priority"])
+    parsed = parse_timestamp(notification["timestamp"])
+    return {
         "message_id": notification["message_id"],
         "publisher_id": notification["publisher_id"],
         "event_type": notification["event_type"],
-        "priority": normalize_priority(notification["priority"]),
-        "timestamp": parse_timestamp(notification["timestamp"]),
-        "payload": _payload_to_avro(notification["payload"], schema),
+        "priority": priority,
+        "timestamp": (parsed - _EPOCH) // _MICROSECOND,
+        "payload": _wire_payload(_payload_to_avro(notification["payload"], schema), schema),
     }
-    return record
+
+
+def _wire_payload(payload: Any, schema: SchemaVersion) -> Any:
+    if type(payload) is dict:
+        compiled = _compiled(schema)
+        if compiled is not None:
+            return (compiled[1], payload)
+    return payload
 
 
 def from_record(record: dict[str, Any], schema: SchemaVersion) -> dict[str, Any]:
@@ -168,7 +239,7 @@ def _payload_to_avro(payload: Any, schema: SchemaVersion) -> Any:
 
 def _to_json(value: Any, name: str) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return _dumps(value)
     except (TypeError, ValueError) as exc:
         raise InvalidNotification("wrong_type", f"{name} is not JSON-serialisable ({exc})") from None
 
@@ -181,3 +252,108 @@ def _kind(value: Any) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "..."
+
+
+# -- the compiled fast path -------------------------------------------------------------------
+#
+# One function per payload record, generated from its schema: it builds the same dict
+# `_payload_to_avro` builds and applies the same type checks as `RecordCheck`, in straight-line
+# code (~1 µs for an image.send). It returns None, or raises TypeError/ValueError, whenever the
+# payload is not plainly valid; the caller then takes the reference path, which raises the
+# precise error. It never accepts what the reference path rejects.
+
+_MISSING = object()
+_LONG = (-(2**63), 2**63 - 1)
+_INT = (-(2**31), 2**31 - 1)
+Builder = Callable[[dict[str, Any]], dict[str, Any] | None]
+#: id(schema) -> (schema, compiled); holding the schema keeps its id from being reused.
+_compiled_by_schema: dict[int, tuple[SchemaVersion, tuple[Builder, str] | None]] = {}
+
+
+def _compiled(schema: SchemaVersion) -> tuple[Builder, str] | None:
+    """(payload builder, the payload record's full name) for `schema`, or None (catch-all, or a
+    field type the generator does not handle)."""
+    entry = _compiled_by_schema.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    compiled = None
+    shape = schema.payload
+    if shape is not None:
+        payload_field = next(f for f in schema.parsed["fields"] if f["name"] == "payload")
+        branches = payload_field["type"] if isinstance(payload_field["type"], list) else []
+        record = next((b for b in branches if isinstance(b, dict) and b.get("type") == "record"),
+                      None)
+        builder = _compile_payload(shape, shape.check.schema) if record is not None else None
+        if builder is not None:
+            compiled = (builder, record["name"])
+    _compiled_by_schema[id(schema)] = (schema, compiled)
+    return compiled
+
+
+def _type_test(avro_type: Any, var: str) -> str | None:
+    """A Python expression true exactly when RecordCheck's check for `avro_type` passes."""
+    if isinstance(avro_type, str):
+        bounds = {"long": _LONG, "int": _INT}.get(avro_type)
+        if bounds is not None:
+            return f"(type({var}) is int and {bounds[0]} <= {var} <= {bounds[1]})"
+        python = {"string": "str", "boolean": "bool"}.get(avro_type)
+        if python is not None:
+            return f"type({var}) is {python}"
+        if avro_type == "null":
+            return f"{var} is None"
+        if avro_type in ("double", "float"):
+            return f"type({var}) in (int, float)"
+        return None
+    if isinstance(avro_type, list):
+        tests = [_type_test(t, var) for t in avro_type]
+        if not tests or any(t is None for t in tests):
+            return None
+        return "(" + " or ".join(tests) + ")"  # type: ignore[arg-type]
+    if isinstance(avro_type, dict):
+        kind = avro_type.get("type")
+        if kind == "array":
+            inner = _type_test(avro_type.get("items"), "_x")
+            if inner is not None:
+                return f"(type({var}) is list and all([{inner} for _x in {var}]))"
+        elif kind == "map":
+            inner = _type_test(avro_type.get("values"), "_x")
+            if inner is not None:
+                return (f"(type({var}) is dict and all([type(_k) is str and {inner} "
+                        f"for _k, _x in {var}.items()]))")
+    return None  # anything else RecordCheck leaves to fastavro's validator
+
+
+def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Builder | None:
+    fields = {f["name"]: f for f in record_schema["fields"]}
+    lines = ["def build(payload):", "    out = {}", "    present = 0"]
+    for name in shape.fields:
+        test = _type_test(fields[name]["type"], "v")
+        if test is None:
+            return None
+        lines += [f"    v = payload.get({name!r}, MISSING)", "    if v is not MISSING:",
+                  "        present += 1"]
+        if name in shape.required:
+            lines.append("        if v is None: return None")
+        if name in shape.json_fields:
+            lines.append("        if v is not None: v = dumps(v)")
+        lines += [f"        if not {test}: return None", f"        out[{name!r}] = v"]
+        if name in shape.required:
+            lines.append("    else: return None")
+    if shape.has_extra:
+        test = _type_test(fields["extra"]["type"], "extra")
+        if test is None:
+            return None
+        lines += ["    if len(payload) > present:",
+                  "        extra = {}",
+                  "        for k, x in payload.items():",
+                  "            if k not in FIELDS:",
+                  "                if type(k) is not str: return None",
+                  "                extra[k] = dumps(x)",
+                  "        out['extra'] = extra",
+                  "    else:",
+                  "        out['extra'] = {}"]
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"MISSING": _MISSING, "dumps": _dumps,
+                                 "FIELDS": frozenset(shape.fields)}
+    exec(compile("\n".join(lines), f"<payload builder {shape.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["build"]  # type: ignore[no-any-return]

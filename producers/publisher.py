@@ -116,28 +116,38 @@ class Publisher:
 
     def _produce(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
                  on_delivery: DeliveryCallback | None) -> None:
-        def report(err: KafkaError | None, msg: Message) -> None:
-            self._on_delivery(err, msg)
-            if on_delivery is not None:
+        if on_delivery is None:
+            report: DeliveryCallback = self._on_delivery
+        else:
+            def report(err: KafkaError | None, msg: Message) -> None:
+                self._on_delivery(err, msg)
                 on_delivery(err, msg)
 
         with self._lock:
             self.stats.accepted += 1
+        try:
+            self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
+        except BufferError:
+            self._produce_when_room(topic, value, key, headers, report)
+        self.producer.poll(0)
+
+    def _produce_when_room(self, topic: str, value: bytes, key: bytes | None,
+                           headers: Headers | None, report: DeliveryCallback) -> None:
+        """The local queue is full (broker slow or away): wait for deliveries, never drop."""
         deadline = time.monotonic() + self.buffer_full_timeout
         while True:
+            if time.monotonic() > deadline:
+                with self._lock:
+                    self.stats.accepted -= 1
+                raise DeliveryError(
+                    f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
+                    "(is the broker reachable?); the notification was not accepted")
+            self.producer.poll(0.1)
             try:
                 self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
-                break
+                return
             except BufferError:
-                # The local queue is full (broker slow or away): wait for deliveries, never drop.
-                if time.monotonic() > deadline:
-                    with self._lock:
-                        self.stats.accepted -= 1
-                    raise DeliveryError(
-                        f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
-                        "(is the broker reachable?); the notification was not accepted") from None
-                self.producer.poll(0.1)
-        self.producer.poll(0)
+                continue
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from .codec import from_record, parse_notification, to_record
+from .codec import from_record, parse_notification, to_wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
@@ -71,8 +71,10 @@ class AvroCodec:
         self.registry = registry or registry_client(settings, self.contract)
         self._registry_mode = settings.schema_registry_url is not None
         self._headers: dict[tuple[str, int], bytes] = {}
-        self._writers: dict[int, tuple[Any, SchemaVersion]] = {}
+        self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
+        # event type -> (schema, topic): resolved once per type, not per record.
+        self._targets: dict[str, tuple[SchemaVersion, str]] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -80,14 +82,16 @@ class AvroCodec:
         """Validate and encode one notification; raises InvalidNotification with a reason."""
         notification = parse_notification(raw)
         event_type = notification.get("event_type")
-        if not isinstance(event_type, str) or not event_type:
-            reason = "missing_field" if event_type is None else "wrong_type"
-            raise InvalidNotification(reason, "event_type must be a non-empty string")
-        schema = self.contract.latest(event_type)
-        record = to_record(notification, schema)
-        topic = self.settings.topic(self.contract.topic_suffix(event_type))
+        target = self._targets.get(event_type) if type(event_type) is str else None
+        if target is None:
+            if not isinstance(event_type, str) or not event_type:
+                reason = "missing_field" if event_type is None else "wrong_type"
+                raise InvalidNotification(reason, "event_type must be a non-empty string")
+            target = self._target(event_type)
+        schema, topic = target
+        record = to_wire_record(notification, schema)
         buffer = BytesIO()
-        buffer.write(self._header(topic, schema))
+        buffer.write(self._headers.get((topic, schema.schema_id)) or self._header(topic, schema))
         try:
             fastavro.schemaless_writer(buffer, schema.parsed, record)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -98,9 +102,16 @@ class AvroCodec:
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
                 f"{self.settings.max_message_bytes}")
-        return Encoded(topic, record_key(event_type, notification["payload"], record["message_id"]),
-                       value,
-                       event_type, record["message_id"])
+        message_id = record["message_id"]
+        return Encoded(topic, record_key(event_type, notification["payload"], message_id), value,
+                       event_type, message_id)
+
+    def _target(self, event_type: str) -> tuple[SchemaVersion, str]:
+        schema = self.contract.latest(event_type)
+        target = (schema, self.settings.topic(self.contract.topic_suffix(event_type)))
+        if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
+            self._targets[event_type] = target
+        return target
 
     def _header(self, topic: str, schema: SchemaVersion) -> bytes:
         """Magic byte and schema id; registered under '<topic>-value' once when a registry is used."""
@@ -124,8 +135,9 @@ class AvroCodec:
                 "bad_framing", "not a Schema Registry framed Avro record (magic byte 0 + id)")
         return struct.unpack(">I", value[1:5])[0]
 
-    def _writer(self, schema_id: int) -> tuple[Any, SchemaVersion]:
-        """The writer's parsed schema, and the newest local schema to resolve it to."""
+    def _writer(self, schema_id: int) -> tuple[Any, SchemaVersion, Any]:
+        """The writer's parsed schema, the newest local schema, and the parsed schema to resolve
+        to (None when the writer's is that one)."""
         cached = self._writers.get(schema_id)
         if cached is None:
             try:
@@ -138,15 +150,19 @@ class AvroCodec:
             known = self._by_full_name.get(name)
             if known is None:
                 raise InvalidNotification("unknown_schema", f"{name} is not a Glance schema")
-            cached = (fastavro.parse_schema(raw), self.contract.latest(known.event_type))
+            reader = self.contract.latest(known.event_type)
+            # The newest local schema itself needs no resolution; fastavro skips it when there
+            # is no reader schema (the same record, read about twice as fast).
+            cached = (fastavro.parse_schema(raw), reader,
+                      None if json.loads(reader.schema_str) == raw else reader.parsed)
             self._writers[schema_id] = cached
         return cached
 
     def decode_record(self, value: bytes) -> tuple[dict[str, Any], SchemaVersion]:
         """The Avro record (resolved to the newest local schema) and that schema."""
-        writer, reader = self._writer(self.writer_schema_id(value))
+        writer, reader, resolve_to = self._writer(self.writer_schema_id(value))
         try:
-            record = fastavro.schemaless_reader(BytesIO(value[5:]), writer, reader.parsed)
+            record = fastavro.schemaless_reader(BytesIO(value[5:]), writer, resolve_to)
         except Exception as exc:  # fastavro raises assorted errors on corrupt bodies
             raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
         return record, reader  # type: ignore[return-value]
@@ -154,4 +170,7 @@ class AvroCodec:
     def decode(self, value: bytes) -> dict[str, Any]:
         """A record back to the notification dict `publish` takes."""
         record, reader = self.decode_record(value)
-        return from_record(record, reader)
+        try:
+            return from_record(record, reader)
+        except (ValueError, TypeError, KeyError) as exc:  # a corrupt body that parsed as Avro
+            raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
