@@ -6,6 +6,7 @@ the caller hears about both (return value, exception, counters). Nothing is drop
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -15,14 +16,23 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from .config import Settings
-from .deadletter import Headers, dead_letter_headers, original_bytes
+from .deadletter import (
+    ORIGINAL_SHA256,
+    ORIGINAL_SIZE,
+    Headers,
+    dead_letter_headers,
+    original_bytes,
+)
 from .exceptions import DeliveryError, InvalidNotification
 from .serde import AvroCodec, Encoded
 
 log = logging.getLogger(__name__)
+
+#: Room left in a dead-letter record for its headers (reason, detail, origin, ...).
+DLQ_HEADROOM = 16_384
 
 #: Called once per record when the broker has (or has definitely not) taken it.
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -77,6 +87,7 @@ class Publisher:
         self.buffer_full_timeout = buffer_full_timeout
         self._user_callback = on_delivery
         self._lock = threading.Lock()
+        self._unreported: list[str] = []
         conf: dict[str, Any] = dict(SAFE_PRODUCER_DEFAULTS)
         conf.update(producer_config or {})
         conf.update(settings.librdkafka_config())
@@ -94,35 +105,46 @@ class Publisher:
         """
         try:
             encoded = self.codec.encode(raw)
+            self._produce(encoded.topic, encoded.value, encoded.key, None, on_delivery)
         except InvalidNotification as exc:
             exc.original = original if original is not None else original_bytes(raw)
             self.dead_letter(exc.original, exc.reason, exc.detail, origin=origin,
                              on_delivery=on_delivery)
             raise
-        self._produce(encoded.topic, encoded.value, encoded.key, None, on_delivery)
         return encoded
 
     def dead_letter(self, original: bytes, reason: str, detail: str, *, key: bytes | None = None,
                     origin: str | None = None, headers: Headers | None = None,
                     on_delivery: DeliveryCallback | None = None) -> None:
-        """Write `original` unchanged to the dead-letter topic, with why and where from."""
+        """Write `original` to the dead-letter topic, with why and where from.
+
+        Unchanged, unless it is too large for Kafka: then its first bytes are kept, and headers
+        say its full size and SHA-256, so a dead letter can always be written and never stops
+        whoever writes it (a bridge would otherwise fail on the same record after every restart).
+        """
+        extra: Headers = list(headers or [])
+        limit = self.settings.max_message_bytes - DLQ_HEADROOM
+        if len(original) > limit:
+            extra += [(ORIGINAL_SIZE, str(len(original)).encode()),
+                      (ORIGINAL_SHA256, hashlib.sha256(original).hexdigest().encode())]
+            detail = f"{detail} [truncated: first {limit} of {len(original)} bytes kept]"
+            original = original[:limit]
+        self._produce(self.settings.dlq_topic, original, key,
+                      dead_letter_headers(reason, detail, self.source, origin, extra),
+                      on_delivery)
         with self._lock:
             self.stats.dead_lettered += 1
             self.stats.dead_letters_by_reason[reason] += 1
         log.info("dead-lettered (%s): %s", reason, detail)
-        self._produce(self.settings.dlq_topic, original, key,
-                      dead_letter_headers(reason, detail, self.source, origin, headers),
-                      on_delivery)
 
     def _produce(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
                  on_delivery: DeliveryCallback | None) -> None:
+        """Hand one record to librdkafka; counted as accepted only once it took it."""
         def report(err: KafkaError | None, msg: Message) -> None:
             self._on_delivery(err, msg)
             if on_delivery is not None:
                 on_delivery(err, msg)
 
-        with self._lock:
-            self.stats.accepted += 1
         deadline = time.monotonic() + self.buffer_full_timeout
         while True:
             try:
@@ -131,12 +153,19 @@ class Publisher:
             except BufferError:
                 # The local queue is full (broker slow or away): wait for deliveries, never drop.
                 if time.monotonic() > deadline:
-                    with self._lock:
-                        self.stats.accepted -= 1
                     raise DeliveryError(
                         f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
                         "(is the broker reachable?); the notification was not accepted") from None
                 self.producer.poll(0.1)
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE and topic != (
+                        self.settings.dlq_topic):
+                    # librdkafka's (or the broker's) limit is below max_message_bytes.
+                    raise InvalidNotification(
+                        "oversized", f"{len(value)} bytes: {exc.args[0].str()}") from None
+                raise DeliveryError(f"{topic}: {exc.args[0].str()}") from None
+        with self._lock:
+            self.stats.accepted += 1
         self.producer.poll(0)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -145,8 +174,10 @@ class Publisher:
                 self.stats.delivered += 1
             else:
                 self.stats.failed += 1
+                error = f"{msg.topic()}: {err.str()}"
+                self._unreported.append(error)
                 if len(self.stats.errors) < 100:
-                    self.stats.errors.append(f"{msg.topic()}: {err.str()}")
+                    self.stats.errors.append(error)
         if err is not None:
             log.error("delivery to %s failed: %s", msg.topic(), err.str())
         if self._user_callback is not None:
@@ -162,13 +193,18 @@ class Publisher:
         return self.producer.poll(timeout)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything handed over is delivered or has definitely failed."""
+        """Wait until everything handed over is delivered or has definitely failed.
+
+        Raises DeliveryError for records that failed since the previous flush (once each); the
+        cumulative count stays in `stats.failed`.
+        """
         remaining = self.producer.flush(timeout) if timeout is not None else self.producer.flush()
         if remaining:
             raise DeliveryError(f"{remaining} records still in flight after {timeout}s")
-        if self.stats.failed:
-            raise DeliveryError(
-                f"{self.stats.failed} records could not be delivered: {self.stats.errors[:3]}")
+        with self._lock:
+            failed, self._unreported = self._unreported, []
+        if failed:
+            raise DeliveryError(f"{len(failed)} records could not be delivered: {failed[:3]}")
 
     def close(self, timeout: float | None = None) -> None:
         self.flush(timeout)
