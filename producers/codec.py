@@ -96,6 +96,9 @@ def to_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[str, 
         if not isinstance(notification[name], str):
             raise InvalidNotification(
                 "wrong_type", f"{name} must be a string, got {_kind(notification[name])}")
+    if not notification["message_id"]:
+        # It is what duplicates are recognised by: an empty one cannot tell them apart.
+        raise InvalidNotification("missing_field", "message_id is empty")
     record = {
         "message_id": notification["message_id"],
         "publisher_id": notification["publisher_id"],
@@ -158,7 +161,7 @@ def _payload_to_avro(payload: Any, schema: SchemaVersion) -> Any:
     if shape.has_extra:
         out["extra"] = {
             key: _to_json(value, key) for key, value in payload.items()
-            if key not in out and key not in shape.fields
+            if key not in out and key not in shape.fields and key not in shape.drop
         }
     problem = shape.check(out)
     if problem:

@@ -154,4 +154,7 @@ class AvroCodec:
     def decode(self, value: bytes) -> dict[str, Any]:
         """A record back to the notification dict `publish` takes."""
         record, reader = self.decode_record(value)
-        return from_record(record, reader)
+        try:
+            return from_record(record, reader)
+        except (ValueError, TypeError, KeyError) as exc:  # a corrupt body that parsed as Avro
+            raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
