@@ -111,7 +111,8 @@ class Bridge:
         try:
             notification = parse_notification(value)
         except InvalidNotification as exc:
-            self.publisher.dead_letter(value, exc.reason, exc.detail, origin=origin)
+            self.publisher.dead_letter(value, exc.reason, exc.detail, key=msg.key(), origin=origin,
+                                       headers=msg.headers())
             self._dead_lettered.inc()
             return
         publisher_id = notification.get("publisher_id")
@@ -120,7 +121,8 @@ class Bridge:
             self._skipped.inc()  # another service's notification
             return
         try:
-            self.publisher.publish(notification, original=value, origin=origin)
+            self.publisher.publish(notification, original=value, origin=origin,
+                                   original_headers=msg.headers())
         except InvalidNotification:
             self._dead_lettered.inc()  # publish() dead-lettered it
             return

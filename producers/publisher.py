@@ -97,11 +97,13 @@ class Publisher:
     # -- publishing ---------------------------------------------------------------------------
 
     def publish(self, raw: bytes | str | dict[str, Any], *, original: bytes | None = None,
-                origin: str | None = None, on_delivery: DeliveryCallback | None = None) -> Encoded:
+                origin: str | None = None, original_headers: Headers | None = None,
+                on_delivery: DeliveryCallback | None = None) -> Encoded:
         """Encode and produce one notification; dead-letters and raises on bad input.
 
-        `original` (the bytes as received, when `raw` was already parsed) and `origin` (where
-        they were read from) go into the dead-letter record if it comes to that.
+        `original` (the bytes as received, when `raw` was already parsed), `origin` (where they
+        were read from) and `original_headers` (the Kafka headers they came with) go into the
+        dead-letter record if it comes to that, so it can be replayed as it was.
         """
         try:
             encoded = self.codec.encode(raw)
@@ -109,7 +111,7 @@ class Publisher:
         except InvalidNotification as exc:
             exc.original = original if original is not None else original_bytes(raw)
             self.dead_letter(exc.original, exc.reason, exc.detail, origin=origin,
-                             on_delivery=on_delivery)
+                             headers=original_headers, on_delivery=on_delivery)
             raise
         return encoded
 

@@ -76,10 +76,14 @@ def test_bad_input_is_dead_lettered_with_original_bytes_and_caller_hears(setting
             except InvalidNotification as exc:
                 errors.append(exc.reason)
     assert errors == ["not_utf8", "not_json", "not_an_object", "unknown_priority"]
+    assert publisher.stats.dead_letters_by_reason == Counter(errors)
+    with Publisher(settings) as replaying, pytest.raises(InvalidNotification):
+        replaying.publish(b"{", original_headers=[("traceparent", b"00-abc-01")])
+    bad.append(b"{")
     dead = read_all(settings, settings.dlq_topic)
     assert sorted(m.value() for m in dead) == sorted(bad)
     assert {header_value(m.headers(), SOURCE) for m in dead} == {"publish"}
-    assert publisher.stats.dead_letters_by_reason == Counter(errors)
+    assert any(("traceparent", b"00-abc-01") in (m.headers() or []) for m in dead)
     delivered = sum(len(v) for k, v in all_pipeline_records(settings).items()
                     if k != settings.dlq_topic)
     assert delivered == len(good)
