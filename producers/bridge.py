@@ -37,25 +37,6 @@ CONSUMER_DEFAULTS = {
     "topic.metadata.refresh.interval.ms": "10000",
 }
 #: Room left for the dead-letter headers (reason, detail, source, origin) under max_message_bytes.
-DLQ_HEADROOM = 16 * 1024
-
-
-def dead_letter_bounded(publisher: Publisher, original: bytes, reason: str, detail: str, *,
-                        origin: str | None = None) -> None:
-    """Dead-letter `original`, truncated if it is too large to be produced as it is.
-
-    A dead letter that cannot be produced raises (MSG_SIZE_TOO_LARGE) and would stop the bridge
-    on the same record after every restart. Truncation is said in the detail header.
-    """
-    limit = publisher.settings.max_message_bytes
-    if len(original) > limit - DLQ_HEADROOM:
-        keep = max(limit - DLQ_HEADROOM, limit // 2)
-        detail = (f"{detail} [original is {len(original)} bytes: only its first {keep} are kept "
-                  "here]")
-        original = original[:keep]
-    publisher.dead_letter(original, reason, detail, origin=origin)
-
-
 @dataclass
 class BridgeOptions:
     source_topics: tuple[str, ...] = DEFAULT_SOURCE_TOPICS
@@ -130,7 +111,8 @@ class Bridge:
         try:
             notification = parse_notification(value)
         except InvalidNotification as exc:
-            dead_letter_bounded(self.publisher, value, exc.reason, exc.detail, origin=origin)
+            self.publisher.dead_letter(value, exc.reason, exc.detail, key=msg.key(), origin=origin,
+                                       headers=msg.headers())
             self._dead_lettered.inc()
             return
         publisher_id = notification.get("publisher_id")
@@ -138,17 +120,9 @@ class Bridge:
                 self.options.publisher_prefix):
             self._skipped.inc()  # another service's notification
             return
-        if len(value) > self.settings.max_message_bytes - DLQ_HEADROOM:
-            # publish() would dead-letter these bytes as they are, which cannot be produced:
-            # find out first whether it encodes.
-            try:
-                self.publisher.codec.encode(notification)
-            except InvalidNotification as exc:
-                dead_letter_bounded(self.publisher, value, exc.reason, exc.detail, origin=origin)
-                self._dead_lettered.inc()
-                return
         try:
-            self.publisher.publish(notification, original=value, origin=origin)
+            self.publisher.publish(notification, original=value, origin=origin,
+                                   original_headers=msg.headers())
         except InvalidNotification:
             self._dead_lettered.inc()  # publish() dead-lettered it
             return

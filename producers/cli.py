@@ -108,26 +108,49 @@ def _lines(path: str) -> Iterable[bytes]:
                 yield line
 
 
+class _Terminated(Exception):
+    """SIGTERM/SIGINT while waiting for input: stop reading, deliver what was read."""
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from .publisher import Publisher
 
     settings = settings_from(args)
     publisher = Publisher(settings, source="publish")
     sent = 0
+    stop = {"requested": False, "reading": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["requested"] = True
+        if stop["reading"]:  # blocked on input: interrupt the read (never a publish half-done)
+            raise _Terminated
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    lines = iter(_lines(args.file))
     try:
-        for line in _lines(args.file):
+        while not stop["requested"]:
+            stop["reading"] = True
+            line = next(lines, None)
+            stop["reading"] = False
+            if line is None:
+                break
             try:
                 publisher.publish(line)
                 sent += 1
             except InvalidNotification as exc:
                 if args.verbose:
                     print(f"dead-lettered: {exc}", file=sys.stderr)
+    except _Terminated:
+        pass
     finally:
-        publisher.flush()
+        stop["reading"] = False
+        publisher.flush()  # everything read is delivered (or reported) before exit
     stats = publisher.stats
     reasons = ", ".join(f"{r}={n}" for r, n in sorted(stats.dead_letters_by_reason.items()))
     print(f"sent {sent}, dead-lettered {stats.dead_lettered}"
-          + (f" ({reasons}) to {settings.dlq_topic}" if reasons else ""), file=sys.stderr)
+          + (f" ({reasons}) to {settings.dlq_topic}" if reasons else "")
+          + (" (stopped by signal)" if stop["requested"] else ""), file=sys.stderr)
     return EXIT_DEAD_LETTERS if args.strict and stats.dead_lettered else EXIT_OK
 
 

@@ -118,8 +118,8 @@ def to_wire_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[
         payload = notification["payload"]
     except (KeyError, TypeError):
         return _to_wire_record_checked(notification, schema)
-    if not (type(message_id) is str and type(publisher_id) is str and type(event_type) is str
-            and type(priority) is str and type(timestamp) is str):
+    if not (type(message_id) is str and message_id and type(publisher_id) is str
+            and type(event_type) is str and type(priority) is str and type(timestamp) is str):
         return _to_wire_record_checked(notification, schema)
     priority = _PRIORITY_ALIASES.get(priority) or normalize_priority(priority)
     try:
@@ -158,6 +158,9 @@ def _to_wire_record_checked(notification: dict[str, Any], schema: SchemaVersion)
         if not isinstance(notification[name], str):
             raise InvalidNotification(
                 "wrong_type", f"{name} must be a string, got {_kind(notification[name])}")
+    if not notification["message_id"]:
+        # It is what duplicates are recognised by: an empty one cannot tell them apart.
+        raise InvalidNotification("missing_field", "message_id is empty")
     priority = normalize_priority(notification["priority"])
     parsed = parse_timestamp(notification["timestamp"])
     return {
@@ -229,7 +232,7 @@ def _payload_to_avro(payload: Any, schema: SchemaVersion) -> Any:
     if shape.has_extra:
         out["extra"] = {
             key: _to_json(value, key) for key, value in payload.items()
-            if key not in out and key not in shape.fields
+            if key not in out and key not in shape.fields and key not in shape.drop
         }
     problem = shape.check(out)
     if problem:
@@ -346,7 +349,7 @@ def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Buil
         lines += ["    if len(payload) > present:",
                   "        extra = {}",
                   "        for k, x in payload.items():",
-                  "            if k not in FIELDS:",
+                  "            if k not in MODELLED_OR_DROPPED:",
                   "                if type(k) is not str: return None",
                   "                extra[k] = dumps(x)",
                   "        out['extra'] = extra",
@@ -354,6 +357,6 @@ def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Buil
                   "        out['extra'] = {}"]
     lines.append("    return out")
     namespace: dict[str, Any] = {"MISSING": _MISSING, "dumps": _dumps,
-                                 "FIELDS": frozenset(shape.fields)}
+                                 "MODELLED_OR_DROPPED": frozenset(shape.fields) | shape.drop}
     exec(compile("\n".join(lines), f"<payload builder {shape.name}>", "exec"), namespace)  # noqa: S102
     return namespace["build"]  # type: ignore[no-any-return]

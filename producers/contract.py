@@ -44,6 +44,8 @@ class PayloadShape:
     omit_if_null: frozenset[str]
     required: frozenset[str]
     has_extra: bool
+    #: Keys never written, even into `extra` (image locations can carry store credentials).
+    drop: frozenset[str]
     #: Checks a payload dict against the record, naming the field at fault.
     check: RecordCheck = field(repr=False, compare=False)
 
@@ -84,6 +86,7 @@ def _payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
         required=frozenset(
             f["name"] for f in record["fields"] if "default" not in f and f["name"] != "extra"),
         has_extra="extra" in names,
+        drop=frozenset(record.get("glance.drop", ())),
         check=RecordCheck(record, fastavro.parse_schema(record, _write_hint=False)),
     )
 

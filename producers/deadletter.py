@@ -13,6 +13,9 @@ REASON = "glance.dlq.reason"
 DETAIL = "glance.dlq.detail"
 SOURCE = "glance.dlq.source"
 ORIGIN = "glance.dlq.origin"  # topic/partition/offset the record came from, when it came from Kafka
+#: Set only when the original was too large for Kafka and only its beginning is kept.
+ORIGINAL_SIZE = "glance.dlq.original_size"
+ORIGINAL_SHA256 = "glance.dlq.original_sha256"
 
 Headers = list[tuple[str, bytes]]
 

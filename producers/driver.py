@@ -19,12 +19,10 @@ import threading
 import weakref
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
 from oslo_config import cfg
 from oslo_messaging.notify import notifier
 
 from .config import Settings, load_settings
-from .deadletter import original_bytes
 from .exceptions import GlanceKafkaError, InvalidNotification
 from .publisher import Publisher
 
@@ -45,9 +43,16 @@ OPTS = [
     cfg.StrOpt("ssl_key_location"),
     cfg.StrOpt("ssl_key_password", secret=True),
     cfg.DictOpt("librdkafka", default={}, help="Other librdkafka settings, key:value,..."),
+    cfg.FloatOpt("buffer_full_timeout", default=10.0,
+                 help="Seconds a notification waits for room in the local queue while Kafka is "
+                      "away, before it is refused (logged by oslo.messaging); keeps Glance's API "
+                      "from hanging on a long outage. The queue holds 100,000 notifications."),
     cfg.FloatOpt("flush_timeout", default=30.0,
                  help="Seconds to wait at exit for notifications still in flight."),
 ]
+
+
+_NOT_SETTINGS = ("librdkafka", "flush_timeout", "buffer_full_timeout")
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
@@ -92,7 +97,7 @@ class AvroKafkaDriver(notifier.Driver):
     def settings(self) -> Settings:
         group = self.conf[GROUP]
         given: dict[str, Any] = {opt.dest: group[opt.dest] for opt in OPTS
-                                 if opt.dest not in ("librdkafka", "flush_timeout")}
+                                 if opt.dest not in _NOT_SETTINGS}
         if group.librdkafka:
             given["librdkafka"] = dict(group.librdkafka)
         return load_settings(**given)
@@ -102,7 +107,9 @@ class AvroKafkaDriver(notifier.Driver):
             if self._publisher is None or self._pid != os.getpid():
                 if self._publisher is not None:
                     _INHERITED.append(self._publisher)
-                self._publisher = Publisher(self.settings(), source="oslo-driver")
+                self._publisher = Publisher(
+                    self.settings(), source="oslo-driver",
+                    buffer_full_timeout=self.conf[GROUP].buffer_full_timeout)
                 self._pid = os.getpid()
             return self._publisher
 
@@ -112,28 +119,11 @@ class AvroKafkaDriver(notifier.Driver):
             publisher.publish(msg)
         except InvalidNotification as exc:
             # Already on the dead-letter topic with its reason; Glance must not fail over it.
-            log.warning("Glance notification dead-lettered: %s", exc)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
-                raise
-            # Too large for Kafka: publish() could not even dead-letter it as it is.
-            self._dead_letter_too_large(publisher, msg, exc.args[0])
+            log.warning("Glance notification %s dead-lettered: %s: %s", msg.get("message_id"),
+                        exc.reason, exc.detail)
         except GlanceKafkaError:
             log.exception("could not publish Glance notification %s", msg.get("message_id"))
             raise
-
-    @staticmethod
-    def _dead_letter_too_large(publisher: Publisher, msg: dict[str, Any], error: KafkaError) -> None:
-        from .bridge import dead_letter_bounded
-
-        try:
-            publisher.codec.encode(msg)
-            reason, detail = "oversized", f"the Kafka client refused the record: {error.str()}"
-        except InvalidNotification as exc:
-            reason, detail = exc.reason, exc.detail
-        dead_letter_bounded(publisher, original_bytes(msg), reason, detail)
-        log.warning("Glance notification %s dead-lettered, truncated: %s: %s",
-                    msg.get("message_id"), reason, detail)
 
     def _own_publisher(self) -> Publisher | None:
         """This process's publisher, if it made one (not one inherited from a parent)."""

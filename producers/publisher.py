@@ -6,6 +6,7 @@ the caller hears about both (return value, exception, counters). Nothing is drop
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -15,14 +16,23 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from .config import Settings
-from .deadletter import Headers, dead_letter_headers, original_bytes
+from .deadletter import (
+    ORIGINAL_SHA256,
+    ORIGINAL_SIZE,
+    Headers,
+    dead_letter_headers,
+    original_bytes,
+)
 from .exceptions import DeliveryError, InvalidNotification
 from .serde import AvroCodec, Encoded
 
 log = logging.getLogger(__name__)
+
+#: Room left in a dead-letter record for its headers (reason, detail, origin, ...).
+DLQ_HEADROOM = 16_384
 
 #: Called once per record when the broker has (or has definitely not) taken it.
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -77,6 +87,7 @@ class Publisher:
         self.buffer_full_timeout = buffer_full_timeout
         self._user_callback = on_delivery
         self._lock = threading.Lock()
+        self._unreported: list[str] = []
         conf: dict[str, Any] = dict(SAFE_PRODUCER_DEFAULTS)
         conf.update(producer_config or {})
         conf.update(settings.librdkafka_config())
@@ -86,36 +97,51 @@ class Publisher:
     # -- publishing ---------------------------------------------------------------------------
 
     def publish(self, raw: bytes | str | dict[str, Any], *, original: bytes | None = None,
-                origin: str | None = None, on_delivery: DeliveryCallback | None = None) -> Encoded:
+                origin: str | None = None, original_headers: Headers | None = None,
+                on_delivery: DeliveryCallback | None = None) -> Encoded:
         """Encode and produce one notification; dead-letters and raises on bad input.
 
-        `original` (the bytes as received, when `raw` was already parsed) and `origin` (where
-        they were read from) go into the dead-letter record if it comes to that.
+        `original` (the bytes as received, when `raw` was already parsed), `origin` (where they
+        were read from) and `original_headers` (the Kafka headers they came with) go into the
+        dead-letter record if it comes to that, so it can be replayed as it was.
         """
         try:
             encoded = self.codec.encode(raw)
+            self._produce(encoded.topic, encoded.value, encoded.key, None, on_delivery)
         except InvalidNotification as exc:
             exc.original = original if original is not None else original_bytes(raw)
             self.dead_letter(exc.original, exc.reason, exc.detail, origin=origin,
-                             on_delivery=on_delivery)
+                             headers=original_headers, on_delivery=on_delivery)
             raise
-        self._produce(encoded.topic, encoded.value, encoded.key, None, on_delivery)
         return encoded
 
     def dead_letter(self, original: bytes, reason: str, detail: str, *, key: bytes | None = None,
                     origin: str | None = None, headers: Headers | None = None,
                     on_delivery: DeliveryCallback | None = None) -> None:
-        """Write `original` unchanged to the dead-letter topic, with why and where from."""
+        """Write `original` to the dead-letter topic, with why and where from.
+
+        Unchanged, unless it is too large for Kafka: then its first bytes are kept, and headers
+        say its full size and SHA-256, so a dead letter can always be written and never stops
+        whoever writes it (a bridge would otherwise fail on the same record after every restart).
+        """
+        extra: Headers = list(headers or [])
+        limit = self.settings.max_message_bytes - DLQ_HEADROOM
+        if len(original) > limit:
+            extra += [(ORIGINAL_SIZE, str(len(original)).encode()),
+                      (ORIGINAL_SHA256, hashlib.sha256(original).hexdigest().encode())]
+            detail = f"{detail} [truncated: first {limit} of {len(original)} bytes kept]"
+            original = original[:limit]
+        self._produce(self.settings.dlq_topic, original, key,
+                      dead_letter_headers(reason, detail, self.source, origin, extra),
+                      on_delivery)
         with self._lock:
             self.stats.dead_lettered += 1
             self.stats.dead_letters_by_reason[reason] += 1
         log.info("dead-lettered (%s): %s", reason, detail)
-        self._produce(self.settings.dlq_topic, original, key,
-                      dead_letter_headers(reason, detail, self.source, origin, headers),
-                      on_delivery)
 
     def _produce(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
                  on_delivery: DeliveryCallback | None) -> None:
+        """Hand one record to librdkafka; counted as accepted only once it took it."""
         if on_delivery is None:
             report: DeliveryCallback = self._on_delivery
         else:
@@ -123,12 +149,14 @@ class Publisher:
                 self._on_delivery(err, msg)
                 on_delivery(err, msg)
 
-        with self._lock:
-            self.stats.accepted += 1
         try:
             self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
         except BufferError:
             self._produce_when_room(topic, value, key, headers, report)
+        except KafkaException as exc:
+            self._refused(topic, value, exc)
+        with self._lock:
+            self.stats.accepted += 1
         self.producer.poll(0)
 
     def _produce_when_room(self, topic: str, value: bytes, key: bytes | None,
@@ -137,8 +165,6 @@ class Publisher:
         deadline = time.monotonic() + self.buffer_full_timeout
         while True:
             if time.monotonic() > deadline:
-                with self._lock:
-                    self.stats.accepted -= 1
                 raise DeliveryError(
                     f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
                     "(is the broker reachable?); the notification was not accepted")
@@ -148,6 +174,16 @@ class Publisher:
                 return
             except BufferError:
                 continue
+            except KafkaException as exc:
+                self._refused(topic, value, exc)
+
+    def _refused(self, topic: str, value: bytes, exc: KafkaException) -> None:
+        """librdkafka would not take the record at all: say why, as an error of the right kind."""
+        error = exc.args[0]
+        if error.code() == KafkaError.MSG_SIZE_TOO_LARGE and topic != self.settings.dlq_topic:
+            # librdkafka's (or the broker's) limit is below max_message_bytes.
+            raise InvalidNotification("oversized", f"{len(value)} bytes: {error.str()}") from None
+        raise DeliveryError(f"{topic}: {error.str()}") from None
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         with self._lock:
@@ -155,8 +191,10 @@ class Publisher:
                 self.stats.delivered += 1
             else:
                 self.stats.failed += 1
+                error = f"{msg.topic()}: {err.str()}"
+                self._unreported.append(error)
                 if len(self.stats.errors) < 100:
-                    self.stats.errors.append(f"{msg.topic()}: {err.str()}")
+                    self.stats.errors.append(error)
         if err is not None:
             log.error("delivery to %s failed: %s", msg.topic(), err.str())
         if self._user_callback is not None:
@@ -172,13 +210,18 @@ class Publisher:
         return self.producer.poll(timeout)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything handed over is delivered or has definitely failed."""
+        """Wait until everything handed over is delivered or has definitely failed.
+
+        Raises DeliveryError for records that failed since the previous flush (once each); the
+        cumulative count stays in `stats.failed`.
+        """
         remaining = self.producer.flush(timeout) if timeout is not None else self.producer.flush()
         if remaining:
             raise DeliveryError(f"{remaining} records still in flight after {timeout}s")
-        if self.stats.failed:
-            raise DeliveryError(
-                f"{self.stats.failed} records could not be delivered: {self.stats.errors[:3]}")
+        with self._lock:
+            failed, self._unreported = self._unreported, []
+        if failed:
+            raise DeliveryError(f"{len(failed)} records could not be delivered: {failed[:3]}")
 
     def close(self, timeout: float | None = None) -> None:
         self.flush(timeout)

@@ -174,7 +174,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
             for record, error in result.dead_letters:
                 await dlq.send(key=record.key, value=record.value or b"", headers=dead_letter_headers(
                     error.reason, error.detail, "stream",
-                    f"{record.topic}/{record.partition}/{record.offset}"))
+                    f"{record.topic}/{record.partition}/{record.offset}", record.headers))
             pipeline.batches += 1
             pipeline.replayed += result.replayed
 

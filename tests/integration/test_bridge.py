@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -27,7 +28,7 @@ from producers.bridge import Bridge, BridgeOptions
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
 from producers.contract import DOCUMENTED_TYPES
-from producers.deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
+from producers.deadletter import DETAIL, ORIGIN, ORIGINAL_SHA256, ORIGINAL_SIZE, REASON, SOURCE, header_value
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics
 from tests.glance_events import PUBLISHER_ID, glance_notifications, seed_notifications
@@ -199,7 +200,9 @@ def test_bridge_forwards_glance_events_from_oslo_kafka_driver_skips_others_dead_
         if header_value(headers, REASON) == "oversized":
             huge_bytes = _wire(huge)
             assert huge_bytes.startswith(value) and len(value) < len(huge_bytes)
-            assert "only its first" in header_value(headers, DETAIL)
+            assert "truncated" in header_value(headers, DETAIL)
+            assert int(header_value(headers, ORIGINAL_SIZE)) == len(huge_bytes)
+            assert header_value(headers, ORIGINAL_SHA256) == hashlib.sha256(huge_bytes).hexdigest()
             value = huge_bytes
         assert header_value(headers, REASON) == broken[value]
         assert header_value(headers, ORIGIN) == written[value]

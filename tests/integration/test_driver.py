@@ -21,7 +21,7 @@ import pytest
 from oslo_config import cfg
 
 from producers.config import Settings
-from producers.deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
+from producers.deadletter import DETAIL, ORIGIN, ORIGINAL_SIZE, REASON, SOURCE, header_value
 from producers.driver import GROUP, OPTS, AvroKafkaDriver
 from producers.serde import AvroCodec
 from tests.glance_events import (
@@ -256,7 +256,8 @@ def test_notification_too_large_for_kafka_is_dead_lettered_truncated_and_glance_
     records = all_pipeline_records(settings)
     (dead,) = records[settings.dlq_topic]
     assert header_value(dead.headers(), REASON) == "oversized"
-    assert "only its first" in header_value(dead.headers(), DETAIL)
+    assert "truncated" in header_value(dead.headers(), DETAIL)
+    assert int(header_value(dead.headers(), ORIGINAL_SIZE)) > settings.max_message_bytes
     assert dead.value() and len(dead.value()) < settings.max_message_bytes
     assert dead.value().startswith(b'{"message_id": "' + sent[0]["message_id"].encode())
     (delivered,) = records[settings.topic("image.update")]

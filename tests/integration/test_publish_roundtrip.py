@@ -76,10 +76,14 @@ def test_bad_input_is_dead_lettered_with_original_bytes_and_caller_hears(setting
             except InvalidNotification as exc:
                 errors.append(exc.reason)
     assert errors == ["not_utf8", "not_json", "not_an_object", "unknown_priority"]
+    assert publisher.stats.dead_letters_by_reason == Counter(errors)
+    with Publisher(settings) as replaying, pytest.raises(InvalidNotification):
+        replaying.publish(b"{", original_headers=[("traceparent", b"00-abc-01")])
+    bad.append(b"{")
     dead = read_all(settings, settings.dlq_topic)
     assert sorted(m.value() for m in dead) == sorted(bad)
     assert {header_value(m.headers(), SOURCE) for m in dead} == {"publish"}
-    assert publisher.stats.dead_letters_by_reason == Counter(errors)
+    assert any(("traceparent", b"00-abc-01") in (m.headers() or []) for m in dead)
     delivered = sum(len(v) for k, v in all_pipeline_records(settings).items()
                     if k != settings.dlq_topic)
     assert delivered == len(good)
@@ -142,3 +146,30 @@ def test_decoded_helper_reads_back(settings: Settings) -> None:
     with Publisher(settings) as publisher:
         publisher.publish(glance_notifications()[0])
     assert len(decoded(settings, _topic_of(settings, glance_notifications()[0]["event_type"]))) == 1
+
+
+def test_cli_publish_flushes_everything_read_on_sigterm(settings: Settings) -> None:
+    """Stopped while its input is still open, `publish` delivers every line it has read."""
+    import signal
+    import time
+
+    lines = [json.dumps(n) for n in glance_notifications() * 40]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producers", "publish", "-", "--bootstrap-servers",
+         settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(("\n".join(lines) + "\n").encode())
+        process.stdin.flush()
+        time.sleep(3)  # it has read everything and is waiting for more
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    summary = err.decode().strip().splitlines()[-1]
+    assert summary.startswith(f"sent {len(lines)}, dead-lettered 0") and "signal" in summary
+    delivered = sum(len(v) for k, v in all_pipeline_records(settings).items()
+                    if k != settings.dlq_topic)
+    assert delivered == len(lines)

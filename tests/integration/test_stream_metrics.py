@@ -42,7 +42,8 @@ def test_worker_serves_exact_totals_on_metrics(settings: Settings, tmp_path) -> 
             publisher.publish(n)
     # a record on a per-type topic that is not Avro (someone else's producer)
     raw = Producer({"bootstrap.servers": settings.bootstrap_servers})
-    raw.produce(settings.topic("image.send"), b'{"not": "avro"}', b"k")
+    raw.produce(settings.topic("image.send"), b'{"not": "avro"}', b"k",
+                headers=[("traceparent", b"00-abc-01")])
     raw.flush(10)
     with Publisher(settings) as publisher, pytest.raises(InvalidNotification):
         publisher.publish(b"{truncated")  # one the publisher refuses: dead-lettered
@@ -78,6 +79,9 @@ def test_worker_serves_exact_totals_on_metrics(settings: Settings, tmp_path) -> 
         assert worker.stop() == 0  # SIGTERM: a clean exit
     dead = read_all(settings, settings.dlq_topic)
     assert sorted(m.value() for m in dead) == [b'{"not": "avro"}', b"{truncated"]
+    from_worker = next(m for m in dead if m.value() == b'{"not": "avro"}')
+    assert ("traceparent", b"00-abc-01") in from_worker.headers()  # kept for a replay
+    assert from_worker.key() == b"k"
 
 
 def test_ready_only_with_partitions_and_sigterm_exits_cleanly(settings: Settings, tmp_path) -> None:
