@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,3 +23,11 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+# The benchmarks (bench/README.md): each prints its figures and writes bench/results/*.json.
+bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/publish.py
+	$(PY) bench/aggregate.py
+	$(PY) bench/latency.py
+	$(PY) bench/memory.py
