@@ -136,6 +136,16 @@ class AvroKafkaDriver(notifier.Driver):
         if publisher is not None:
             publisher.flush(timeout if timeout is not None else self.conf[GROUP].flush_timeout)
 
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is in flight and let this process's producer go (it will not reconnect
+        to a broker that is going away). A later notification makes a new one."""
+        atexit.unregister(self._flush_at_exit)
+        try:
+            self.flush(timeout)
+        finally:
+            if self._own_publisher() is not None:
+                self._publisher = None
+
     def _flush_at_exit(self) -> None:
         publisher = self._own_publisher()
         if publisher is None:
