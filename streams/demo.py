@@ -228,7 +228,15 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log_path: Path,
 
 # -- the demo ------------------------------------------------------------------------------------
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    # Closing the terminal or a kill stops the demo like Ctrl-C does, so the broker and worker
+    # it started (in sessions of their own) are stopped too.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     console = Console(stderr=False)
     live_view = not args.no_live and console.is_terminal
     _check_ports(args)

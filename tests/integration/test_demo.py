@@ -36,3 +36,34 @@ def test_demo_port_in_use_is_a_clear_one_line_error() -> None:
     assert done.stderr.strip().splitlines()[-1] == (
         f"glance-kafka demo: error: port {port} on 127.0.0.1 is already in use; "
         "choose another with --metrics-port")
+
+
+def test_demo_stops_what_it_started_when_killed() -> None:
+    """SIGTERM or SIGHUP (terminal closed): the broker and worker it started stop with it."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    ports = [str(free_port()) for _ in range(3)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producers", "demo", "--duration", "60", "--no-live",
+         "--broker-port", ports[0], "--metrics-port", ports[1], "--web-port", ports[2]],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        children: list = []
+        while time.monotonic() < deadline and len(children) < 2:
+            children = psutil.Process(process.pid).children(recursive=True)
+            time.sleep(0.5)
+        assert len(children) >= 2, "the demo did not start its broker and worker"
+        time.sleep(8)
+        os.kill(process.pid, signal.SIGHUP)
+        process.wait(timeout=60)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
