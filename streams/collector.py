@@ -9,6 +9,7 @@ while the number of series stays bounded.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -112,8 +113,12 @@ class TableCollector(Collector):
                 weight[labels[0]] += value
         for labels in sums.get("glance_task_failures_total", {}):
             weight.setdefault(labels[1], 0)
-        ranked = sorted(weight, key=lambda p: (-weight[p], p))
-        return set(ranked[: self.project_label_limit])
+        if len(weight) <= self.project_label_limit:
+            return set(weight)
+        # Only the top of the ranking is needed: with 100,000 projects a full sort was most of
+        # a scrape's time.
+        return set(heapq.nsmallest(self.project_label_limit, weight,
+                                   key=lambda p: (-weight[p], p)))
 
 
 def computed(name: str, samples: Iterable[tuple[list[str], float]]) -> Metric:
