@@ -83,6 +83,20 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
+def start_worker(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`glance-kafka stream` on free ports, logging to `log_path`; returns it and its metrics URL.
+
+    Stop it with stop_pid()."""
+    metrics_port, web_port = free_port(), free_port()
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
+             settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
+             "--metrics-port", str(metrics_port), "--web-port", str(web_port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return process, f"http://127.0.0.1:{metrics_port}"
+
+
 def stop_pid(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
     """SIGTERM the process we started (by pid), SIGKILL if it does not go."""
     if process.poll() is not None:

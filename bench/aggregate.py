@@ -43,6 +43,7 @@ from _common import (
     settings_for,
     show,
     simulated,
+    start_worker,
     stop_pid,
     write_result,
 )
@@ -83,20 +84,15 @@ def processed(metrics: dict[str, dict[Any, float]]) -> float:
 
 def run_worker(settings: Settings, total: int, log_dir: Path, profile: bool,
                timeout: float = 240.0) -> dict[str, Any]:
-    metrics_port, web_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-           settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
-           "--metrics-port", str(metrics_port), "--web-port", str(web_port)]
-    log = open(log_dir / "worker.log", "wb")  # noqa: SIM115 - closed below
     started = time.monotonic()
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    process, url = start_worker(settings, log_dir / "worker.log")
     samples: list[tuple[float, float]] = []
     metrics: dict[str, dict[Any, float]] = {}
     spy: subprocess.Popen[bytes] | None = None
     try:
         deadline = started + timeout
         while time.monotonic() < deadline and process.poll() is None:
-            status, text = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+            status, text = http_get(f"{url}/metrics")
             if status == 200:
                 metrics = parse_metrics(text)
                 count = processed(metrics)
@@ -116,7 +112,6 @@ def run_worker(settings: Settings, total: int, log_dir: Path, profile: bool,
         if spy is not None:
             spy.wait(timeout=30)
         stop_pid(process)
-        log.close()
     moving = [s for s in samples if s[1] > 0]
     (t0, c0), (t1, c1) = moving[0], moving[-1]
     out = {"events_per_s": rate(int(c1 - c0), t1 - t0), "wall_s_from_start": t1 - started,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from _common import ROOT, broker, free_port, http_get, simulated, stop_pid, write_result
+from _common import broker, http_get, simulated, start_worker, stop_pid, write_result
 
 from producers.config import Settings, load_settings
 from producers.publisher import Publisher
@@ -48,14 +47,7 @@ def marker(project: str) -> dict[str, Any]:
 
 def measure(settings: Settings, load: list[dict[str, Any]], rate: float, duration: float,
             log_dir: Path) -> dict[str, Any]:
-    metrics_port, web_port = free_port(), free_port()
-    log = open(log_dir / f"worker-{rate:g}.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-         settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
-         "--metrics-port", str(metrics_port), "--web-port", str(web_port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{metrics_port}"
+    process, url = start_worker(settings, log_dir / f"worker-{rate:g}.log")
     published: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -112,7 +104,6 @@ def measure(settings: Settings, load: list[dict[str, Any]], rate: float, duratio
             t.join(timeout=40)
     finally:
         stop_pid(process)
-        log.close()
     latencies = [seen.get(p, stop_at[0] + 15) - t for p, t in published.items()]
     return {"rate": rate, "background_sent": sent[0], "achieved_rate": sent[0] / duration,
             "markers": len(published), "markers_not_seen": len(published) - len(seen),

@@ -12,14 +12,21 @@ at 1,000, the rest folded into _other).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from _common import ROOT, Timer, broker, free_port, http_get, settings_for, stop_pid, write_result
+from _common import (
+    Timer,
+    broker,
+    http_get,
+    settings_for,
+    start_worker,
+    stop_pid,
+    write_result,
+)
 
 from producers.publisher import Publisher
 from tests.processes import parse_metrics
@@ -51,14 +58,7 @@ def main() -> int:
                                 "receiver_tenant_id": project, "receiver_user_id": "u",
                                 "bytes_sent": 1000 + i}})
         print(f"published {n:,} notifications for {n:,} projects in {t.seconds:.1f}s", flush=True)
-        metrics_port, web_port = free_port(), free_port()
-        log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115 - closed below
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-             settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
-             "--metrics-port", str(metrics_port), "--web-port", str(web_port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        url = f"http://127.0.0.1:{metrics_port}"
+        process, url = start_worker(settings, Path(tmp) / "worker.log")
         try:
             deadline = time.monotonic() + 60
             while http_get(url + "/ready")[0] != 200:
@@ -83,7 +83,6 @@ def main() -> int:
             series = text.count('\nglance_image_served_bytes_total{')
         finally:
             stop_pid(process)
-            log.close()
     per_project = (full - idle) * 1024 / n
     print(f"\nworker RSS: {idle:,.0f} MiB ready and empty, {full:,.0f} MiB holding {n:,} projects "
           f"({per_project:.2f} KiB per project); state built in {took:.0f}s; "
