@@ -73,3 +73,24 @@ def event_shapes(notifications: list[dict[str, Any]]) -> Counter[str]:
         json.dumps([n["publisher_id"], n["event_type"], n["priority"].upper(),
                     _run_independent(n["payload"])], sort_keys=True)
         for n in notifications)
+
+
+def delivered_as_sent(settings: Settings, records: dict[str, list[Any]],
+                      sent: dict[str, dict[str, Any]]) -> Counter[str]:
+    """Every record on the per-type topics decodes to a notification in `sent` (by message_id),
+    on its event type's topic, with the values sent. Returns how often each message_id came."""
+    from producers.serde import AvroCodec
+    from tests.unit.test_codec import assert_same_notification
+
+    codec = AvroCodec(settings)
+    seen: Counter[str] = Counter()
+    for topic, messages in records.items():
+        if topic == settings.dlq_topic:
+            continue
+        for message in messages:
+            got = codec.decode(message.value())
+            original = sent[got["message_id"]]  # KeyError: not a notification we sent
+            assert topic == topic_of(settings, original["event_type"])
+            assert_same_notification(got, original)
+            seen[got["message_id"]] += 1
+    return seen

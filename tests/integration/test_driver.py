@@ -32,11 +32,11 @@ from tests.glance_events import (
     seed_notifications,
 )
 from tests.integration.oslo_support import (
+    delivered_as_sent,
     event_shapes,
     notify_like,
     spy_on_drivers,
     the_driver,
-    topic_of,
 )
 from tests.kafka_helpers import all_pipeline_records
 from tests.unit.test_codec import assert_same_notification
@@ -61,18 +61,8 @@ def _check_published(settings: Settings, sent: dict[str, dict[str, Any]],
                      dead: set[str] = frozenset()) -> dict[str, list[Any]]:
     """Every sent message is on its per-type topic with the values sent, except the `dead` ones,
     which are on the dead-letter topic; nothing else anywhere. Returns the records by topic."""
-    codec = AvroCodec(settings)
     records = all_pipeline_records(settings)
-    seen: Counter[str] = Counter()
-    for topic, messages in records.items():
-        if topic == settings.dlq_topic:
-            continue
-        for message in messages:
-            got = codec.decode(message.value())
-            original = sent[got["message_id"]]
-            assert topic == topic_of(settings, original["event_type"])
-            assert_same_notification(got, original)
-            seen[got["message_id"]] += 1
+    seen = delivered_as_sent(settings, records, sent)
     assert set(seen) == set(sent) - set(dead)
     assert max(seen.values()) == 1  # the driver does not duplicate
     dlq_ids = {json.loads(m.value())["message_id"] for m in records[settings.dlq_topic]}

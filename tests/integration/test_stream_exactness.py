@@ -95,18 +95,26 @@ def assert_exact(metrics: dict[str, Counter], expected: dict[str, Counter]) -> N
         assert got == Counter({k: float(v) for k, v in counter.items()}), name
 
 
+def _scenario(settings: Settings, tmp_path, seed: int
+              ) -> tuple[dict[str, Counter], SteadyPublisher, Worker, Worker]:
+    """EVENTS events to publish at a steady 2,500/s, their expected totals, and two workers."""
+    events = synthetic_events(EVENTS, seed=seed)
+    return (expected_totals(events), SteadyPublisher(settings, events, rate=2500),
+            Worker(settings, tmp_path, "first"), Worker(settings, tmp_path, "second"))
+
+
+def _publish_until_30_percent(publisher: SteadyPublisher, first: Worker) -> None:
+    first.wait_ready()
+    publisher.start()
+    wait_for(lambda: total(first.metrics(), "glance_notifications_total") >= EVENTS * 0.3,
+             60, "30% processed", first)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_is_exact(settings: Settings, tmp_path) -> None:
-    events = synthetic_events(EVENTS)
-    expected = expected_totals(events)
-    publisher = SteadyPublisher(settings, events, rate=2500)
-    first = Worker(settings, tmp_path, "first")
-    second = Worker(settings, tmp_path, "second")
+    expected, publisher, first, second = _scenario(settings, tmp_path, seed=3)
     with running_workers(first):
-        first.wait_ready()
-        publisher.start()
-        wait_for(lambda: total(first.metrics(), "glance_notifications_total") >= EVENTS * 0.3,
-                 60, "30% processed", first)
+        _publish_until_30_percent(publisher, first)
         first.kill()  # SIGKILL: no flush, no commit
     counted_before = None
     with running_workers(second):
@@ -127,16 +135,9 @@ def test_sigkill_mid_stream_then_restart_is_exact(settings: Settings, tmp_path) 
 @pytest.mark.slow
 def test_second_worker_joining_mid_stream_keeps_summed_totals_exact(settings: Settings,
                                                                     tmp_path) -> None:
-    events = synthetic_events(EVENTS, seed=5)
-    expected = expected_totals(events)
-    publisher = SteadyPublisher(settings, events, rate=2500)
-    first = Worker(settings, tmp_path, "first")
-    second = Worker(settings, tmp_path, "second")
+    expected, publisher, first, second = _scenario(settings, tmp_path, seed=5)
     with running_workers(first):
-        first.wait_ready()
-        publisher.start()
-        wait_for(lambda: total(first.metrics(), "glance_notifications_total") >= EVENTS * 0.3,
-                 60, "30% processed", first)
+        _publish_until_30_percent(publisher, first)
         with running_workers(second):
             second.wait_ready(90)
             publisher.join(120)
