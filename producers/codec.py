@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .checks import type_test
 from .contract import PRIORITIES, PayloadShape, SchemaVersion
 from .exceptions import InvalidNotification
 
@@ -266,8 +267,6 @@ def _clip(text: str) -> str:
 # precise error. It never accepts what the reference path rejects.
 
 _MISSING = object()
-_LONG = (-(2**63), 2**63 - 1)
-_INT = (-(2**31), 2**31 - 1)
 Builder = Callable[[dict[str, Any]], dict[str, Any] | None]
 #: id(schema) -> (schema, compiled); holding the schema keeps its id from being reused.
 _compiled_by_schema: dict[int, tuple[SchemaVersion, tuple[Builder, str] | None]] = {}
@@ -293,44 +292,11 @@ def _compiled(schema: SchemaVersion) -> tuple[Builder, str] | None:
     return compiled
 
 
-def _type_test(avro_type: Any, var: str) -> str | None:
-    """A Python expression true exactly when RecordCheck's check for `avro_type` passes."""
-    if isinstance(avro_type, str):
-        bounds = {"long": _LONG, "int": _INT}.get(avro_type)
-        if bounds is not None:
-            return f"(type({var}) is int and {bounds[0]} <= {var} <= {bounds[1]})"
-        python = {"string": "str", "boolean": "bool"}.get(avro_type)
-        if python is not None:
-            return f"type({var}) is {python}"
-        if avro_type == "null":
-            return f"{var} is None"
-        if avro_type in ("double", "float"):
-            return f"type({var}) in (int, float)"
-        return None
-    if isinstance(avro_type, list):
-        tests = [_type_test(t, var) for t in avro_type]
-        if not tests or any(t is None for t in tests):
-            return None
-        return "(" + " or ".join(tests) + ")"  # type: ignore[arg-type]
-    if isinstance(avro_type, dict):
-        kind = avro_type.get("type")
-        if kind == "array":
-            inner = _type_test(avro_type.get("items"), "_x")
-            if inner is not None:
-                return f"(type({var}) is list and all([{inner} for _x in {var}]))"
-        elif kind == "map":
-            inner = _type_test(avro_type.get("values"), "_x")
-            if inner is not None:
-                return (f"(type({var}) is dict and all([type(_k) is str and {inner} "
-                        f"for _k, _x in {var}.items()]))")
-    return None  # anything else RecordCheck leaves to fastavro's validator
-
-
 def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Builder | None:
     fields = {f["name"]: f for f in record_schema["fields"]}
     lines = ["def build(payload):", "    out = {}", "    present = 0"]
     for name in shape.fields:
-        test = _type_test(fields[name]["type"], "v")
+        test = type_test(fields[name]["type"], "v")
         if test is None:
             return None
         lines += [f"    v = payload.get({name!r}, MISSING)", "    if v is not MISSING:",
@@ -343,7 +309,7 @@ def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Buil
         if name in shape.required:
             lines.append("    else: return None")
     if shape.has_extra:
-        test = _type_test(fields["extra"]["type"], "extra")
+        test = type_test(fields["extra"]["type"], "extra")
         if test is None:
             return None
         lines += ["    if len(payload) > present:",
