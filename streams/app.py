@@ -40,7 +40,7 @@ class StreamOptions:
     #: Records per fetch handed to the aggregator (Faust's broker_max_poll_records).
     batch_size: int = 5000
     #: Long-poll wait of a fetch; see streams.ingest.
-    fetch_wait_ms: int = 250
+    fetch_wait_ms: int = 100
     #: How often source offsets are committed; records after the last commit are replayed
     #: (and skipped by the rows that hold them) after a crash.
     commit_seconds: float = 1.0

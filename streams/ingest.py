@@ -89,7 +89,7 @@ class BatchingApp(faust.App):
     batch_topics: frozenset[str] = frozenset()
     fetch_wait_ms: int
 
-    def __init__(self, *args: Any, fetch_wait_ms: int = 250, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_wait_ms: int = 100, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fetch_wait_ms = fetch_wait_ms
 
