@@ -211,6 +211,11 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                 tp = (record.topic, record.partition)
                 pipeline.positions[tp] = record.offset
                 pipeline.uncommitted[tp] = record.offset + 1
+            # Faust's livelock check reads this clock (its Stream would set it per event); left
+            # unset it would log "stream has not started processing" for every partition.
+            now = time.monotonic()
+            for topic, partition in pipeline.uncommitted:
+                app.monitor.stream_inbound_time[TP(topic, partition)] = now
             pipeline.batches += 1
             pipeline.replayed += result.replayed
         if time.monotonic() - pipeline.committed_at >= options.commit_seconds:
