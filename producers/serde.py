@@ -19,6 +19,7 @@ from .codec import from_record, parse_notification, to_wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
+from .fastdecode import Reader, compile_reader
 from .registry import registry_client
 
 _MAGIC = 0
@@ -72,6 +73,9 @@ class AvroCodec:
         self._registry_mode = settings.schema_registry_url is not None
         self._headers: dict[tuple[str, int], bytes] = {}
         self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
+        # The 4 schema id bytes of a record -> a generated reader for it and the schema it
+        # decodes to; only for writer schemas that need no resolution (see fastdecode.py).
+        self._fast: dict[bytes, tuple[Reader, SchemaVersion]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
         # event type -> (schema, topic): resolved once per type, not per record.
         self._targets: dict[str, tuple[SchemaVersion, str]] = {}
@@ -156,10 +160,20 @@ class AvroCodec:
             cached = (fastavro.parse_schema(raw), reader,
                       None if json.loads(reader.schema_str) == raw else reader.parsed)
             self._writers[schema_id] = cached
+            fast = compile_reader(cached[0], name) if cached[2] is None else None
+            if fast is not None:
+                self._fast[struct.pack(">I", schema_id)] = (fast, reader)
         return cached
 
     def decode_record(self, value: bytes) -> tuple[dict[str, Any], SchemaVersion]:
         """The Avro record (resolved to the newest local schema) and that schema."""
+        if type(value) is bytes and len(value) > 5 and value[0] == _MAGIC:
+            fast = self._fast.get(value[1:5])
+            if fast is not None:
+                try:
+                    return fast[0](value, 5), fast[1]
+                except Exception:  # noqa: S110 - not a record it is sure of: fastavro decides
+                    pass
         writer, reader, resolve_to = self._writer(self.writer_schema_id(value))
         try:
             record = fastavro.schemaless_reader(BytesIO(value[5:]), writer, resolve_to)

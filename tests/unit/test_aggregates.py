@@ -198,3 +198,25 @@ def test_collector_exports_owned_partitions_and_caps_projects() -> None:
     assert len(projects - {"_other"}) == 1 and "_other" in projects
     total = sum(s.value for s in served)
     assert total == sum(n["payload"]["bytes_sent"] for n in sent if n["event_type"] == "image.send")
+
+
+def test_apply_adds_to_exactly_the_rows_contributions_names() -> None:
+    """apply() builds the row keys itself (and caches image.send's); they must be contributions()'s,
+    with the same amounts, for every kind of record."""
+    from streams.aggregates import contributions, row_key
+    from streams.simulator import TrafficGenerator
+
+    sent = glance_notifications() + TrafficGenerator(seed=9, projects=30, rate=200.0).next_batch(3000)
+    log = _log(sent)
+    codec = AvroCodec(SETTINGS)
+    expected: dict = {}
+    for rec in log:
+        record, _ = codec.decode_record(rec.value)
+        for parts, amount in contributions(record, record["event_type"]):
+            key = row_key(rec.partition, *parts)
+            expected[key] = expected.get(key, 0) + amount
+    table: dict = {}
+    Aggregator(table, AvroCodec(SETTINGS)).apply(log)
+    got = {k: v[0] for k, v in table.items() if "|seen|" not in k}
+    assert got == expected
+    assert list(got) == list(expected)  # and written in the same order
