@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ def metrics_registry(pipeline: Pipeline, project_label_limit: int) -> CollectorR
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     options = StreamOptions(host=args.host, web_port=args.web_port, data_dir=args.data_dir,
                             project_label_limit=args.project_label_limit)
+    _tune_gc()
     pipeline = build(settings, options)
     registry = metrics_registry(pipeline, options.project_label_limit)
     server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready).start()
@@ -52,6 +54,17 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _tune_gc() -> None:
+    """Collect young objects every 50,000 allocations instead of 700.
+
+    A batch allocates tens of thousands of short-lived containers (decoded records, row values),
+    and the table holds ~100k long-lived ones (the dedupe ring); with the default thresholds the
+    collector kept re-scanning them and took ~13% of the worker (35-40% more events/s without it,
+    bench/aggregate.py). Nothing here builds reference cycles at that rate, so memory stays flat.
+    """
+    gc.set_threshold(50_000, 20, 50)
 
 
 def _faust_loglevel(verbose: int) -> str:
