@@ -15,13 +15,14 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from .codec import from_record, parse_notification, to_wire_record
+from .codec import compiled_payload, from_record, parse_notification, wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
 from .registry import registry_client
 
 _MAGIC = 0
+_write = fastavro.schemaless_writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +74,18 @@ class AvroCodec:
         self._headers: dict[tuple[str, int], bytes] = {}
         self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
-        # event type -> (schema, topic): resolved once per type, not per record.
-        self._targets: dict[str, tuple[SchemaVersion, str]] = {}
+        # event type -> [schema, topic, payload builder, header]: resolved once per type.
+        self._targets: dict[str, list[Any]] = {}
+        self._max_bytes = settings.max_message_bytes
 
     # -- encoding -----------------------------------------------------------------------------
 
     def encode(self, raw: bytes | str | dict[str, Any]) -> Encoded:
         """Validate and encode one notification; raises InvalidNotification with a reason."""
-        notification = parse_notification(raw)
+        if type(raw) is dict and "oslo.message" not in raw and "_context" not in raw:
+            notification = raw  # what parse_notification would return for it
+        else:
+            notification = parse_notification(raw)
         event_type = notification.get("event_type")
         target = self._targets.get(event_type) if type(event_type) is str else None
         if target is None:
@@ -88,16 +93,18 @@ class AvroCodec:
                 reason = "missing_field" if event_type is None else "wrong_type"
                 raise InvalidNotification(reason, "event_type must be a non-empty string")
             target = self._target(event_type)
-        schema, topic = target
-        record = to_wire_record(notification, schema)
+        schema, topic, compiled, header = target
+        record = wire_record(notification, schema, compiled)
+        if header is None:  # first record of this type: register (registry) or frame its id
+            header = target[3] = self._header(topic, schema)
         buffer = BytesIO()
-        buffer.write(self._headers.get((topic, schema.schema_id)) or self._header(topic, schema))
+        buffer.write(header)
         try:
-            fastavro.schemaless_writer(buffer, schema.parsed, record)
+            _write(buffer, schema.parsed, record)
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidNotification("encode_error", str(exc)[:300]) from None
         value = buffer.getvalue()
-        if len(value) > self.settings.max_message_bytes:
+        if len(value) > self._max_bytes:
             raise InvalidNotification(
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
@@ -106,9 +113,11 @@ class AvroCodec:
         return Encoded(topic, record_key(event_type, notification["payload"], message_id), value,
                        event_type, message_id)
 
-    def _target(self, event_type: str) -> tuple[SchemaVersion, str]:
+    def _target(self, event_type: str) -> list[Any]:
+        """[schema, topic, compiled payload builder, framing header (None until first used)]."""
         schema = self.contract.latest(event_type)
-        target = (schema, self.settings.topic(self.contract.topic_suffix(event_type)))
+        topic = self.settings.topic(self.contract.topic_suffix(event_type))
+        target = [schema, topic, compiled_payload(schema), self._headers.get((topic, schema.schema_id))]
         if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
             self._targets[event_type] = target
         return target
