@@ -15,6 +15,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+from .avrowriter import compile_writer
 from .codec import compiled_payload, from_record, parse_notification, wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
@@ -59,10 +60,12 @@ class AvroCodec:
     """Encodes notifications for, and decodes records from, the per-type topics.
 
     Schema ids come from the registry client (a real registry, or the manifest offline); the
-    Avro body is written and read by fastavro directly. confluent-kafka's AvroSerializer produced
-    byte-identical records but spent ~30 µs of Python per record on its rule engine and subject
-    bookkeeping, most of the publisher's budget (see bench/); the tests check both directions
-    against confluent's serdes so the framing stays theirs.
+    Avro body is written by code generated per schema (producers/avrowriter.py, same bytes as
+    fastavro, which writes whatever that code does not) and read by fastavro directly.
+    confluent-kafka's AvroSerializer produced byte-identical records but spent ~30 µs of Python
+    per record on its rule engine and subject bookkeeping, most of the publisher's budget (see
+    bench/); the tests check both directions against confluent's serdes so the framing stays
+    theirs.
     """
 
     def __init__(self, settings: Settings, contract: Contract | None = None,
@@ -74,9 +77,10 @@ class AvroCodec:
         self._headers: dict[tuple[str, int], bytes] = {}
         self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
-        # event type -> [schema, topic, payload builder, header]: resolved once per type.
+        # event type -> [schema, topic, payload builder, header, body writer]: once per type.
         self._targets: dict[str, list[Any]] = {}
         self._max_bytes = settings.max_message_bytes
+        self._body_writers: dict[int, Any] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -93,17 +97,20 @@ class AvroCodec:
                 reason = "missing_field" if event_type is None else "wrong_type"
                 raise InvalidNotification(reason, "event_type must be a non-empty string")
             target = self._target(event_type)
-        schema, topic, compiled, header = target
+        schema, topic, compiled, header, write_body = target
         record = wire_record(notification, schema, compiled)
         if header is None:  # first record of this type: register (registry) or frame its id
             header = target[3] = self._header(topic, schema)
-        buffer = BytesIO()
-        buffer.write(header)
         try:
-            _write(buffer, schema.parsed, record)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidNotification("encode_error", str(exc)[:300]) from None
-        value = buffer.getvalue()
+            value = header + write_body(record)
+        except Exception:  # noqa: BLE001 - no generated writer, or a value it does not expect
+            buffer = BytesIO()
+            buffer.write(header)
+            try:
+                _write(buffer, schema.parsed, record)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise InvalidNotification("encode_error", str(exc)[:300]) from None
+            value = buffer.getvalue()
         if len(value) > self._max_bytes:
             raise InvalidNotification(
                 "oversized",
@@ -114,10 +121,17 @@ class AvroCodec:
                        event_type, message_id)
 
     def _target(self, event_type: str) -> list[Any]:
-        """[schema, topic, compiled payload builder, framing header (None until first used)]."""
+        """[schema, topic, compiled payload builder, framing header (None until first used),
+        Avro body writer]."""
         schema = self.contract.latest(event_type)
         topic = self.settings.topic(self.contract.topic_suffix(event_type))
-        target = [schema, topic, compiled_payload(schema), self._headers.get((topic, schema.schema_id))]
+        write_body = self._body_writers.get(schema.schema_id)
+        if write_body is None:
+            # Generated for the schema (same bytes as fastavro); None for a schema it cannot
+            # write: calling None raises, and encode() falls back to fastavro.
+            write_body = self._body_writers[schema.schema_id] = compile_writer(schema.raw)
+        target = [schema, topic, compiled_payload(schema),
+                  self._headers.get((topic, schema.schema_id)), write_body]
         if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
             self._targets[event_type] = target
         return target
