@@ -3,20 +3,25 @@
     .venv/bin/python bench/publish.py [--n 100000] [--profile]
 
 Input: the simulator's realistic mix (~81% image.send, the rest image.* lifecycle and task.*
-events with 20-key payloads). Every producer uses the publisher's delivery settings (idempotent,
-acks=all, lz4, linger.ms=5) and waits for every delivery report. Rows:
+events with 20-key payloads). Every producer except the stock oslo driver uses the publisher's
+delivery settings (idempotent, acks=all, lz4, linger.ms=5) and waits until every record is
+delivered (flush); only the library takes a delivery report per record. Rows:
 
 * raw produce: confluent-kafka producing the already encoded values: the ceiling.
 * fastavro encode (best form): the records already in fastavro's fastest input form (timestamp as
   int micros, the payload's union branch named), encoding only. "naive form" is the same with a
   datetime and an unnamed union, as most callers write it.
 * bare encode+produce: a loop doing the best-form fastavro encode + produce: the library's target.
+* bare generated writer + produce: the same loop with the library's own Avro writer
+  (producers/avrowriter.py) instead of fastavro: the floor for the library as it is built.
 * library: `Publisher.publish(notification dict)`: parse, validate, build, encode, key, produce.
 * bare json loop: JSON lines of Avro-ready records, json.loads + encode + produce.
 * CLI: `glance-kafka publish FILE` on JSON lines of the plain notifications, as a subprocess;
   its start-up (timed on an empty file) is taken off.
 * oslo driver: oslo.messaging's Notifier(driver="messagingv2") on its stock Kafka driver
-  (transport kafka://host:port/), JSON envelopes, on the same notifications.
+  (transport kafka://host:port/), JSON envelopes, on the same notifications, with its stock
+  producer settings (acks=all by librdkafka's default, no compression, linger 0, not
+  idempotent); "same settings" is the driver with linger 5 ms and lz4 like ours.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import fastavro
 from _common import ROOT, Timer, broker, rate, settings_for, show, simulated, write_result
 from confluent_kafka import Producer
 
+from producers.avrowriter import compile_writer
 from producers.codec import to_record
 from producers.publisher import SAFE_PRODUCER_DEFAULTS, Publisher
 from producers.serde import AvroCodec
@@ -82,12 +88,17 @@ def best_of(repeat: int, fn: Any) -> float:
     return min(times)
 
 
-def oslo_rate(bootstrap: str, notifications: list[dict[str, Any]]) -> float:
+def oslo_rate(bootstrap: str, notifications: list[dict[str, Any]], matched: bool = False) -> float:
     import oslo_messaging
     from oslo_config import cfg
+    from oslo_messaging._drivers.kafka_driver import kafka_options
 
     conf = cfg.ConfigOpts()
     conf([], project="bench")
+    if matched:  # our linger and compression (acks=all is already librdkafka's default)
+        conf.register_opts(kafka_options.KAFKA_OPTS, group="oslo_messaging_kafka")
+        conf.set_override("producer_batch_timeout", 0.005, group="oslo_messaging_kafka")
+        conf.set_override("compression_codec", "lz4", group="oslo_messaging_kafka")
     transport = oslo_messaging.get_notification_transport(conf, url=f"kafka://{bootstrap}/")
     notifier = oslo_messaging.Notifier(transport, driver="messagingv2", topics=["notifications"])
     subs = {}
@@ -147,6 +158,23 @@ def main() -> int:
                 fastavro.schemaless_writer(BytesIO(), schema, record)
 
         header = b"\x00\x00\x00\x00\x01"
+        writers = {id(s): compile_writer(codec.contract.latest(x["event_type"]).raw)
+                   for x, (s, _, _) in zip(notifications, forms, strict=True)}
+        written = [(writers[id(schema)], record, topic) for schema, record, topic in forms]
+        assert all(w(r) == _write(s, r) for (w, r, _), (s, _, _) in
+                   zip(written[:2000], forms[:2000], strict=True))
+
+        def bare_writer() -> None:
+            for (write, record, topic), key in zip(written, keys, strict=True):
+                value = header + write(record)
+                while True:
+                    try:
+                        p.produce(topic, value, key)
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+                p.poll(0)
+            p.flush()
 
         def bare() -> None:
             for (schema, record, topic), key in zip(forms, keys, strict=True):
@@ -214,6 +242,7 @@ def main() -> int:
         # burst of someone else's work then hurts one round of every row, not every round of one.
         rows = {"raw_produce": lambda: produce_all(p, items), "fastavro_encode_best": encode_best,
                 "fastavro_encode_naive": encode_naive, "bare_encode_produce": bare,
+                "bare_writer_produce": bare_writer,
                 "library": library, "bare_json_encode_produce": bare_json}
         best: dict[str, float] = {}
         cli = startup = float("inf")
@@ -228,6 +257,9 @@ def main() -> int:
         oslo_n = min(n, 50_000)
         r["oslo_messagingv2_kafka"] = max(oslo_rate(b.bootstrap_servers, notifications[:oslo_n])
                                          for _ in range(args.repeat))
+        r["oslo_messagingv2_kafka_same_settings"] = max(
+            oslo_rate(b.bootstrap_servers, notifications[:oslo_n], matched=True)
+            for _ in range(args.repeat))
 
         profile_text = None
         if args.profile:
@@ -243,7 +275,9 @@ def main() -> int:
     ratios = {
         "library / bare encode+produce": r["library"] / r["bare_encode_produce"],
         "cli / bare json loop": r["cli_publish"] / r["bare_json_encode_produce"],
+        "library / bare writer+produce": r["library"] / r["bare_writer_produce"],
         "library / oslo driver": r["library"] / r["oslo_messagingv2_kafka"],
+        "library / oslo, same settings": r["library"] / r["oslo_messagingv2_kafka_same_settings"],
         "cli / oslo driver": r["cli_publish"] / r["oslo_messagingv2_kafka"],
         "library / raw produce": r["library"] / r["raw_produce"],
     }
@@ -254,12 +288,14 @@ def main() -> int:
         ("raw produce (pre-encoded)", r["raw_produce"], "ceiling"),
         ("fastavro encode, best form", r["fastavro_encode_best"], "encode only"),
         ("fastavro encode, naive form", r["fastavro_encode_naive"], "datetime + unnamed union"),
-        ("bare encode + produce", r["bare_encode_produce"], ""),
+        ("bare encode + produce", r["bare_encode_produce"], "fastavro"),
+        ("bare generated writer + produce", r["bare_writer_produce"], "producers/avrowriter.py"),
         ("library Publisher.publish", r["library"], "validate + encode + produce"),
         ("bare json.loads + encode + produce", r["bare_json_encode_produce"], ""),
         ("glance-kafka publish FILE", r["cli_publish"],
          f"start-up {startup:.2f}s taken off ({r['cli_publish_with_startup']:,.0f}/s with it)"),
         ("oslo.messaging kafka driver", r["oslo_messagingv2_kafka"], f"{oslo_n:,} notifications"),
+        ("oslo driver, linger 5 ms + lz4", r["oslo_messagingv2_kafka_same_settings"], "same"),
     ])
     print("\nratios:")
     for name, value in ratios.items():

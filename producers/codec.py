@@ -110,6 +110,20 @@ def to_wire_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[
     The common case takes a compiled fast path; anything it does not accept goes through the
     reference checks below, so errors and their messages are theirs.
     """
+    return wire_record(notification, schema, compiled_payload(schema))
+
+
+def wire_record(notification: dict[str, Any], schema: SchemaVersion,
+                compiled: Compiled | None) -> dict[str, Any]:
+    """`to_wire_record` with `compiled_payload(schema)` already looked up (the codec caches it
+    per event type)."""
+    if compiled is not None:
+        try:
+            record = compiled[2](notification)
+        except (KeyError, TypeError, ValueError):
+            record = None
+        if record is not None:
+            return record
     try:
         message_id = notification["message_id"]
         publisher_id = notification["publisher_id"]
@@ -129,17 +143,14 @@ def to_wire_record(notification: dict[str, Any], schema: SchemaVersion) -> dict[
         parsed = parse_timestamp(timestamp)  # raises bad_timestamp
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    compiled = _compiled(schema)
     out = None
-    if type(payload) is dict and compiled is not None:
+    if compiled is not None and type(payload) is dict:
         try:
             out = compiled[0](payload)
         except (TypeError, ValueError):
             out = None
-        if out is not None:
-            payload = (compiled[1], out)
-    if out is None:
-        payload = _wire_payload(_payload_to_avro(payload, schema), schema)
+    payload = (_wire_payload(_payload_to_avro(payload, schema), schema) if out is None
+               else (compiled[1], out))  # type: ignore[index]
     return {
         "message_id": message_id,
         "publisher_id": publisher_id,
@@ -176,7 +187,7 @@ def _to_wire_record_checked(notification: dict[str, Any], schema: SchemaVersion)
 
 def _wire_payload(payload: Any, schema: SchemaVersion) -> Any:
     if type(payload) is dict:
-        compiled = _compiled(schema)
+        compiled = compiled_payload(schema)
         if compiled is not None:
             return (compiled[1], payload)
     return payload
@@ -268,13 +279,17 @@ def _clip(text: str) -> str:
 
 _MISSING = object()
 Builder = Callable[[dict[str, Any]], dict[str, Any] | None]
+#: A whole notification to its wire record, or None (or TypeError/KeyError/ValueError) when the
+#: reference path must decide.
+WireBuilder = Callable[[dict[str, Any]], dict[str, Any] | None]
+Compiled = tuple[Builder, str, WireBuilder]
 #: id(schema) -> (schema, compiled); holding the schema keeps its id from being reused.
-_compiled_by_schema: dict[int, tuple[SchemaVersion, tuple[Builder, str] | None]] = {}
+_compiled_by_schema: dict[int, tuple[SchemaVersion, Compiled | None]] = {}
 
 
-def _compiled(schema: SchemaVersion) -> tuple[Builder, str] | None:
-    """(payload builder, the payload record's full name) for `schema`, or None (catch-all, or a
-    field type the generator does not handle)."""
+def compiled_payload(schema: SchemaVersion) -> Compiled | None:
+    """(payload builder, the payload record's full name, whole-record builder) for `schema`, or
+    None (catch-all, or a field type the generator does not handle)."""
     entry = _compiled_by_schema.get(id(schema))
     if entry is not None and entry[0] is schema:
         return entry[1]
@@ -285,44 +300,70 @@ def _compiled(schema: SchemaVersion) -> tuple[Builder, str] | None:
         branches = payload_field["type"] if isinstance(payload_field["type"], list) else []
         record = next((b for b in branches if isinstance(b, dict) and b.get("type") == "record"),
                       None)
-        builder = _compile_payload(shape, shape.check.schema) if record is not None else None
-        if builder is not None:
-            compiled = (builder, record["name"])
+        builders = (_compile_payload(shape, shape.check.schema, record["name"])
+                    if record is not None else None)
+        if builders is not None:
+            compiled = (builders[0], record["name"], builders[1])
     _compiled_by_schema[id(schema)] = (schema, compiled)
     return compiled
 
 
-def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any]) -> Builder | None:
+def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any],
+                     name: str) -> tuple[Builder, WireBuilder] | None:
+    """The payload builder, and the whole-record builder that inlines it (`wire_record`'s fast
+    path in one function), generated from the same lines."""
     fields = {f["name"]: f for f in record_schema["fields"]}
-    lines = ["def build(payload):", "    out = {}", "    present = 0"]
-    for name in shape.fields:
-        test = type_test(fields[name]["type"], "v")
+    body = ["    get = payload.get", "    out = {}", "    present = 0"]
+    for field in shape.fields:
+        test = type_test(fields[field]["type"], "v")
         if test is None:
             return None
-        lines += [f"    v = payload.get({name!r}, MISSING)", "    if v is not MISSING:",
-                  "        present += 1"]
-        if name in shape.required:
-            lines.append("        if v is None: return None")
-        if name in shape.json_fields:
-            lines.append("        if v is not None: v = dumps(v)")
-        lines += [f"        if not {test}: return None", f"        out[{name!r}] = v"]
-        if name in shape.required:
-            lines.append("    else: return None")
+        body += [f"    v = get({field!r}, MISSING)", "    if v is not MISSING:",
+                 "        present += 1"]
+        if field in shape.required:
+            body.append("        if v is None: return None")
+        if field in shape.json_fields:
+            body.append("        if v is not None: v = dumps(v)")
+        body += [f"        if not {test}: return None", f"        out[{field!r}] = v"]
+        if field in shape.required:
+            body.append("    else: return None")
     if shape.has_extra:
         test = type_test(fields["extra"]["type"], "extra")
         if test is None:
             return None
-        lines += ["    if len(payload) > present:",
-                  "        extra = {}",
-                  "        for k, x in payload.items():",
-                  "            if k not in MODELLED_OR_DROPPED:",
-                  "                if type(k) is not str: return None",
-                  "                extra[k] = dumps(x)",
-                  "        out['extra'] = extra",
-                  "    else:",
-                  "        out['extra'] = {}"]
-    lines.append("    return out")
-    namespace: dict[str, Any] = {"MISSING": _MISSING, "dumps": _dumps,
-                                 "MODELLED_OR_DROPPED": frozenset(shape.fields) | shape.drop}
+        body += ["    if len(payload) > present:",
+                 "        extra = {}",
+                 "        for k, x in payload.items():",
+                 "            if k not in MODELLED_OR_DROPPED:",
+                 "                if type(k) is not str: return None",
+                 "                extra[k] = dumps(x)",
+                 "        out['extra'] = extra",
+                 "    else:",
+                 "        out['extra'] = {}"]
+    lines = ["def build(payload):", *body, "    return out", "",
+             # The envelope checks of wire_record's fast path, then the payload's, in one call.
+             "def wire(n):",
+             "    message_id = n['message_id']",
+             "    publisher_id = n['publisher_id']",
+             "    event_type = n['event_type']",
+             "    priority = n['priority']",
+             "    timestamp = n['timestamp']",
+             "    payload = n['payload']",
+             "    if not (type(message_id) is str and message_id and type(publisher_id) is str",
+             "            and type(event_type) is str and type(priority) is str",
+             "            and type(timestamp) is str and type(payload) is dict): return None",
+             "    priority = ALIASES.get(priority)",
+             "    if priority is None: return None",
+             "    parsed = fromisoformat(timestamp)",
+             "    if parsed.tzinfo is not None: parsed = parsed.astimezone(UTC).replace(tzinfo=None)",
+             *body,
+             "    return {'message_id': message_id, 'publisher_id': publisher_id,",
+             "            'event_type': event_type, 'priority': priority,",
+             "            'timestamp': (parsed - EPOCH) // MICROSECOND, 'payload': (NAME, out)}"]
+    namespace: dict[str, Any] = {
+        "MISSING": _MISSING, "dumps": _dumps,
+        "MODELLED_OR_DROPPED": frozenset(shape.fields) | shape.drop,
+        "ALIASES": _PRIORITY_ALIASES, "fromisoformat": datetime.fromisoformat, "UTC": UTC,
+        "EPOCH": _EPOCH, "MICROSECOND": _MICROSECOND, "NAME": name}
     exec(compile("\n".join(lines), f"<payload builder {shape.name}>", "exec"), namespace)  # noqa: S102
-    return namespace["build"]  # type: ignore[no-any-return]
+    return namespace["build"], namespace["wire"]

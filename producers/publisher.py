@@ -92,7 +92,12 @@ class Publisher:
         conf.update(producer_config or {})
         conf.update(settings.librdkafka_config())
         conf["error_cb"] = self._on_error
+        # One bound delivery callback for every record produced without a callback of its own
+        # (librdkafka calls it from poll()/flush(), as it would a per-record one).
+        conf["on_delivery"] = self._on_delivery
         self.producer = Producer(conf)
+        self._send = self.producer.produce
+        self._poll = self.producer.poll
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -142,25 +147,31 @@ class Publisher:
     def _produce(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
                  on_delivery: DeliveryCallback | None) -> None:
         """Hand one record to librdkafka; counted as accepted only once it took it."""
-        if on_delivery is None:
-            report: DeliveryCallback = self._on_delivery
-        else:
-            def report(err: KafkaError | None, msg: Message) -> None:
-                self._on_delivery(err, msg)
-                on_delivery(err, msg)
-
+        report: DeliveryCallback | None = None
         try:
-            self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
+            if on_delivery is None and headers is None:
+                self._send(topic, value, key)  # delivery reported to the producer's _on_delivery
+            else:
+                if on_delivery is not None:
+                    report = self._reporter(on_delivery)
+                self._send(topic, value, key, headers=headers, on_delivery=report)
         except BufferError:
             self._produce_when_room(topic, value, key, headers, report)
         except KafkaException as exc:
             self._refused(topic, value, exc)
         with self._lock:
             self.stats.accepted += 1
-        self.producer.poll(0)
+        self._poll(0)
+
+    def _reporter(self, on_delivery: DeliveryCallback) -> DeliveryCallback:
+        def report(err: KafkaError | None, msg: Message) -> None:
+            self._on_delivery(err, msg)
+            on_delivery(err, msg)
+
+        return report
 
     def _produce_when_room(self, topic: str, value: bytes, key: bytes | None,
-                           headers: Headers | None, report: DeliveryCallback) -> None:
+                           headers: Headers | None, report: DeliveryCallback | None) -> None:
         """The local queue is full (broker slow or away): wait for deliveries, never drop."""
         deadline = time.monotonic() + self.buffer_full_timeout
         while True:
@@ -170,7 +181,10 @@ class Publisher:
                     "(is the broker reachable?); the notification was not accepted")
             self.producer.poll(0.1)
             try:
-                self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
+                if report is None:  # the producer's own callback, _on_delivery
+                    self.producer.produce(topic, value, key, headers=headers)
+                else:
+                    self.producer.produce(topic, value, key, headers=headers, on_delivery=report)
                 return
             except BufferError:
                 continue

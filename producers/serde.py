@@ -15,7 +15,8 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from .codec import from_record, parse_notification, to_wire_record
+from .avrowriter import compile_writer
+from .codec import compiled_payload, from_record, parse_notification, wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
@@ -23,6 +24,7 @@ from .fastdecode import Reader, compile_reader
 from .registry import registry_client
 
 _MAGIC = 0
+_write = fastavro.schemaless_writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,12 @@ class AvroCodec:
     """Encodes notifications for, and decodes records from, the per-type topics.
 
     Schema ids come from the registry client (a real registry, or the manifest offline); the
-    Avro body is written and read by fastavro directly. confluent-kafka's AvroSerializer produced
-    byte-identical records but spent ~30 µs of Python per record on its rule engine and subject
-    bookkeeping, most of the publisher's budget (see bench/); the tests check both directions
-    against confluent's serdes so the framing stays theirs.
+    Avro body is written by code generated per schema (producers/avrowriter.py, same bytes as
+    fastavro, which writes whatever that code does not) and read by fastavro directly.
+    confluent-kafka's AvroSerializer produced byte-identical records but spent ~30 µs of Python
+    per record on its rule engine and subject bookkeeping, most of the publisher's budget (see
+    bench/); the tests check both directions against confluent's serdes so the framing stays
+    theirs.
     """
 
     def __init__(self, settings: Settings, contract: Contract | None = None,
@@ -77,14 +81,19 @@ class AvroCodec:
         # decodes to; only for writer schemas that need no resolution (see fastdecode.py).
         self._fast: dict[bytes, tuple[Reader, SchemaVersion]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
-        # event type -> (schema, topic): resolved once per type, not per record.
-        self._targets: dict[str, tuple[SchemaVersion, str]] = {}
+        # event type -> [schema, topic, payload builder, header, body writer]: once per type.
+        self._targets: dict[str, list[Any]] = {}
+        self._max_bytes = settings.max_message_bytes
+        self._body_writers: dict[int, Any] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
     def encode(self, raw: bytes | str | dict[str, Any]) -> Encoded:
         """Validate and encode one notification; raises InvalidNotification with a reason."""
-        notification = parse_notification(raw)
+        if type(raw) is dict and "oslo.message" not in raw and "_context" not in raw:
+            notification = raw  # what parse_notification would return for it
+        else:
+            notification = parse_notification(raw)
         event_type = notification.get("event_type")
         target = self._targets.get(event_type) if type(event_type) is str else None
         if target is None:
@@ -92,16 +101,21 @@ class AvroCodec:
                 reason = "missing_field" if event_type is None else "wrong_type"
                 raise InvalidNotification(reason, "event_type must be a non-empty string")
             target = self._target(event_type)
-        schema, topic = target
-        record = to_wire_record(notification, schema)
-        buffer = BytesIO()
-        buffer.write(self._headers.get((topic, schema.schema_id)) or self._header(topic, schema))
+        schema, topic, compiled, header, write_body = target
+        record = wire_record(notification, schema, compiled)
+        if header is None:  # first record of this type: register (registry) or frame its id
+            header = target[3] = self._header(topic, schema)
         try:
-            fastavro.schemaless_writer(buffer, schema.parsed, record)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidNotification("encode_error", str(exc)[:300]) from None
-        value = buffer.getvalue()
-        if len(value) > self.settings.max_message_bytes:
+            value = header + write_body(record)
+        except Exception:  # noqa: BLE001 - no generated writer, or a value it does not expect
+            buffer = BytesIO()
+            buffer.write(header)
+            try:
+                _write(buffer, schema.parsed, record)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise InvalidNotification("encode_error", str(exc)[:300]) from None
+            value = buffer.getvalue()
+        if len(value) > self._max_bytes:
             raise InvalidNotification(
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
@@ -110,9 +124,18 @@ class AvroCodec:
         return Encoded(topic, record_key(event_type, notification["payload"], message_id), value,
                        event_type, message_id)
 
-    def _target(self, event_type: str) -> tuple[SchemaVersion, str]:
+    def _target(self, event_type: str) -> list[Any]:
+        """[schema, topic, compiled payload builder, framing header (None until first used),
+        Avro body writer]."""
         schema = self.contract.latest(event_type)
-        target = (schema, self.settings.topic(self.contract.topic_suffix(event_type)))
+        topic = self.settings.topic(self.contract.topic_suffix(event_type))
+        write_body = self._body_writers.get(schema.schema_id)
+        if write_body is None:
+            # Generated for the schema (same bytes as fastavro); None for a schema it cannot
+            # write: calling None raises, and encode() falls back to fastavro.
+            write_body = self._body_writers[schema.schema_id] = compile_writer(schema.raw)
+        target = [schema, topic, compiled_payload(schema),
+                  self._headers.get((topic, schema.schema_id)), write_body]
         if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
             self._targets[event_type] = target
         return target
