@@ -134,5 +134,8 @@ class ChangelogWriter:
         self._producer.flush(10.0)
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds one per call
+
+
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return _encode(obj).encode()
