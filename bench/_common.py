@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
 from producers.broker import EmbeddedBroker, free_port  # noqa: E402
 from producers.config import Settings, load_settings  # noqa: E402
 from producers.topics import ensure_topics  # noqa: E402
+from streams.exposition import worker_command  # noqa: E402
 
 
 def machine() -> dict[str, Any]:
@@ -89,11 +90,8 @@ def start_worker(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[b
     Stop it with stop_pid()."""
     metrics_port, web_port = free_port(), free_port()
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-             settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
-             "--metrics-port", str(metrics_port), "--web-port", str(web_port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(worker_command(settings, metrics_port, web_port),
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     return process, f"http://127.0.0.1:{metrics_port}"
 
 

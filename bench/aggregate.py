@@ -53,8 +53,8 @@ from producers.contract import DOCUMENTED_TYPES
 from producers.publisher import Publisher
 from producers.serde import AvroCodec
 from streams.aggregates import contributions
+from streams.exposition import parse_metrics
 from streams.simulator import inject_duplicates
-from tests.processes import parse_metrics
 
 QUIX_VENV = ROOT / "bench" / ".venv-quix"
 PROGRESS = re.compile(r"(\d+) (\d+\.\d+)\s*$")

@@ -29,7 +29,7 @@ from _common import (
 )
 
 from producers.publisher import Publisher
-from tests.processes import parse_metrics
+from streams.exposition import parse_metrics
 
 
 def rss_mib(pid: int) -> float:

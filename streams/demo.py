@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -38,11 +36,11 @@ from producers.exceptions import ConfigurationError, GlanceKafkaError, InvalidNo
 from producers.publisher import Publisher
 from producers.topics import ensure_topics
 
+from .exposition import Metrics, parse_metrics, total, worker_command
 from .simulator import TrafficGenerator, inject_duplicates, malformed_samples
 
 DUPLICATE_RATE = 0.005
 MALFORMED_RATE = 0.002
-Metrics = dict[str, dict[tuple[tuple[str, str], ...], float]]
 #: metric name -> (expected totals keyed like the ground truth, the metric's label names)
 Expected = dict[str, tuple[Counter[Any], tuple[str, ...]]]
 
@@ -55,11 +53,7 @@ def scrape(port: int) -> Metrics:
             text = response.read().decode()
     except OSError:
         return {}
-    out: Metrics = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
+    return parse_metrics(text)
 
 
 def series(metrics: Metrics, name: str, *labels: str) -> Counter[Any]:
@@ -69,10 +63,6 @@ def series(metrics: Metrics, name: str, *labels: str) -> Counter[Any]:
         values = tuple(dict(key)[label] for label in labels)
         out[values if len(values) != 1 else values[0]] += value
     return +out
-
-
-def total(metrics: Metrics, name: str) -> float:
-    return sum(metrics.get(name, {}).values())
 
 
 # -- what was sent -------------------------------------------------------------------------------
@@ -187,9 +177,7 @@ def worker_process(settings: Settings, metrics_port: int, web_port: int, log_pat
                    label_limit: int) -> Iterator[subprocess.Popen[bytes]]:
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-         settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix, "--metrics-port",
-         str(metrics_port), "--web-port", str(web_port), "--project-label-limit", str(label_limit)],
+        worker_command(settings, metrics_port, web_port, "--project-label-limit", str(label_limit)),
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield process

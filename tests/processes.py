@@ -6,18 +6,17 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from producers.broker import free_port
 from producers.config import Settings
+from streams.exposition import Metrics, parse_metrics, total, worker_command
+
+__all__ = ["ROOT", "Worker", "parse_metrics", "running_workers", "total", "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,9 +34,7 @@ class Worker:
     def start(self) -> Worker:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "producers", "stream", "--bootstrap-servers",
-             self.settings.bootstrap_servers, "--topic-prefix", self.settings.topic_prefix,
-             "--metrics-port", str(self.metrics_port), "--web-port", str(self.web_port)],
+            worker_command(self.settings, self.metrics_port, self.web_port),
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ})
         return self
 
@@ -53,7 +50,7 @@ class Worker:
         except OSError:
             return 0, ""
 
-    def metrics(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    def metrics(self) -> Metrics:
         status, text = self.get("/metrics")
         return parse_metrics(text) if status == 200 else {}
 
@@ -86,19 +83,6 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"Worker(metrics={self.metrics_port}, pid={self.process.pid if self.process else None})"
-
-
-def parse_metrics(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
-    return out
-
-
-def total(metrics: dict, name: str, **labels: str) -> float:
-    return sum(v for k, v in metrics.get(name, {}).items()
-               if all(dict(k).get(a) == b for a, b in labels.items()))
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, worker: Worker | None = None,
