@@ -312,8 +312,55 @@ def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any],
                      name: str) -> tuple[Builder, WireBuilder] | None:
     """The payload builder, and the whole-record builder that inlines it (`wire_record`'s fast
     path in one function), generated from the same lines."""
+    generated = _payload_lines(shape, record_schema)
+    if generated is None:
+        return None
+    body = generated[0]
+    lines = ["def build(payload):", *body, "    return out", "",
+             # The envelope checks of wire_record's fast path, then the payload's, in one call.
+             "def wire(n):", *_ENVELOPE_LINES, *body,
+             "    return {'message_id': message_id, 'publisher_id': publisher_id,",
+             "            'event_type': event_type, 'priority': priority,",
+             "            'timestamp': (parsed - EPOCH) // MICROSECOND, 'payload': (NAME, out)}"]
+    namespace = _namespace(shape, name)
+    exec(compile("\n".join(lines), f"<payload builder {shape.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["build"], namespace["wire"]
+
+
+#: wire()'s envelope checks: the notification `n` to local variables, or return None.
+_ENVELOPE_LINES = [
+    "    message_id = n['message_id']",
+    "    publisher_id = n['publisher_id']",
+    "    event_type = n['event_type']",
+    "    priority = n['priority']",
+    "    timestamp = n['timestamp']",
+    "    payload = n['payload']",
+    "    if not (type(message_id) is str and message_id and type(publisher_id) is str",
+    "            and type(event_type) is str and type(priority) is str",
+    "            and type(timestamp) is str and type(payload) is dict): return None",
+    "    priority = ALIASES.get(priority)",
+    "    if priority is None: return None",
+    "    parsed = fromisoformat(timestamp)",
+    "    if parsed.tzinfo is not None: parsed = parsed.astimezone(UTC).replace(tzinfo=None)"]
+
+
+def _namespace(shape: PayloadShape, name: str) -> dict[str, Any]:
+    return {
+        "MISSING": _MISSING, "dumps": _dumps,
+        "MODELLED_OR_DROPPED": frozenset(shape.fields) | shape.drop,
+        "ALIASES": _PRIORITY_ALIASES, "fromisoformat": datetime.fromisoformat, "UTC": UTC,
+        "EPOCH": _EPOCH, "MICROSECOND": _MICROSECOND, "NAME": name}
+
+
+def _payload_lines(shape: PayloadShape, record_schema: dict[str, Any],
+                   to_locals: bool = False) -> tuple[list[str], dict[str, str]] | None:
+    """The payload checks and build, on the dict `payload`: into the dict `out`, or with
+    `to_locals` into one local variable per field (MISSING when absent); and the variable of
+    each field."""
     fields = {f["name"]: f for f in record_schema["fields"]}
-    body = ["    get = payload.get", "    out = {}", "    present = 0"]
+    variables = {field: f"P{i}" for i, field in enumerate(shape.fields)}
+    body = ["    get = payload.get", "    present = 0"]
+    body.append(f"    {' = '.join(variables.values())} = MISSING" if to_locals else "    out = {}")
     for field in shape.fields:
         test = type_test(fields[field]["type"], "v")
         if test is None:
@@ -324,46 +371,42 @@ def _compile_payload(shape: PayloadShape, record_schema: dict[str, Any],
             body.append("        if v is None: return None")
         if field in shape.json_fields:
             body.append("        if v is not None: v = dumps(v)")
-        body += [f"        if not {test}: return None", f"        out[{field!r}] = v"]
+        body += [f"        if not {test}: return None",
+                 f"        {variables[field]} = v" if to_locals else f"        out[{field!r}] = v"]
         if field in shape.required:
             body.append("    else: return None")
     if shape.has_extra:
         test = type_test(fields["extra"]["type"], "extra")
         if test is None:
             return None
+        store = "P_extra = " if to_locals else "out['extra'] = "
+        variables["extra"] = "P_extra"
         body += ["    if len(payload) > present:",
                  "        extra = {}",
                  "        for k, x in payload.items():",
                  "            if k not in MODELLED_OR_DROPPED:",
                  "                if type(k) is not str: return None",
                  "                extra[k] = dumps(x)",
-                 "        out['extra'] = extra",
+                 f"        {store}extra",
                  "    else:",
-                 "        out['extra'] = {}"]
-    lines = ["def build(payload):", *body, "    return out", "",
-             # The envelope checks of wire_record's fast path, then the payload's, in one call.
-             "def wire(n):",
-             "    message_id = n['message_id']",
-             "    publisher_id = n['publisher_id']",
-             "    event_type = n['event_type']",
-             "    priority = n['priority']",
-             "    timestamp = n['timestamp']",
-             "    payload = n['payload']",
-             "    if not (type(message_id) is str and message_id and type(publisher_id) is str",
-             "            and type(event_type) is str and type(priority) is str",
-             "            and type(timestamp) is str and type(payload) is dict): return None",
-             "    priority = ALIASES.get(priority)",
-             "    if priority is None: return None",
-             "    parsed = fromisoformat(timestamp)",
-             "    if parsed.tzinfo is not None: parsed = parsed.astimezone(UTC).replace(tzinfo=None)",
-             *body,
-             "    return {'message_id': message_id, 'publisher_id': publisher_id,",
-             "            'event_type': event_type, 'priority': priority,",
-             "            'timestamp': (parsed - EPOCH) // MICROSECOND, 'payload': (NAME, out)}"]
-    namespace: dict[str, Any] = {
-        "MISSING": _MISSING, "dumps": _dumps,
-        "MODELLED_OR_DROPPED": frozenset(shape.fields) | shape.drop,
-        "ALIASES": _PRIORITY_ALIASES, "fromisoformat": datetime.fromisoformat, "UTC": UTC,
-        "EPOCH": _EPOCH, "MICROSECOND": _MICROSECOND, "NAME": name}
-    exec(compile("\n".join(lines), f"<payload builder {shape.name}>", "exec"), namespace)  # noqa: S102
-    return namespace["build"], namespace["wire"]
+                 f"        {store}{{}}"]
+    return body, variables
+
+
+def wire_source(schema: SchemaVersion) -> tuple[list[str], dict[str, Any], dict[str, str]] | None:
+    """The fast path of `wire_record` as source lines for a generated Avro writer to continue
+    (avrowriter.compile_wire_writer): the checks of wire() on the notification `n`, leaving the
+    envelope in local variables (`timestamp` in microseconds) and each payload field in the
+    variable named by the returned map (MISSING when absent), or returning None exactly where
+    wire() would; with the namespace they run in. None where there is no compiled fast path."""
+    compiled = compiled_payload(schema)
+    if compiled is None:
+        return None
+    shape = schema.payload
+    assert shape is not None
+    generated = _payload_lines(shape, shape.check.schema, to_locals=True)
+    if generated is None:
+        return None
+    body, variables = generated
+    lines = [*_ENVELOPE_LINES, *body, "    timestamp = (parsed - EPOCH) // MICROSECOND"]
+    return lines, _namespace(shape, compiled[1]), variables

@@ -15,8 +15,8 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from .avrowriter import compile_writer
-from .codec import compiled_payload, from_record, parse_notification, wire_record
+from .avrowriter import compile_wire_writer, compile_writer
+from .codec import compiled_payload, from_record, parse_notification, wire_record, wire_source
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
@@ -36,6 +36,14 @@ class Encoded:
     value: bytes
     event_type: str
     message_id: str
+
+
+# Encoded(...) on the hot path without the frozen dataclass's __init__ (which sets each field
+# through object.__setattr__): the same object, set through its slots, in ~half the time.
+_new = object.__new__
+_set_topic, _set_key, _set_value, _set_event_type, _set_message_id = (
+    Encoded.__dict__[name].__set__
+    for name in ("topic", "key", "value", "event_type", "message_id"))
 
 
 def record_key(event_type: str, payload: Any, message_id: str | None = None) -> bytes | None:
@@ -81,10 +89,12 @@ class AvroCodec:
         # decodes to; only for writer schemas that need no resolution (see fastdecode.py).
         self._fast: dict[bytes, tuple[Reader, SchemaVersion]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
-        # event type -> [schema, topic, payload builder, header, body writer]: once per type.
+        # event type -> [schema, topic, payload builder, header, body writer, wire writer]: once
+        # per type.
         self._targets: dict[str, list[Any]] = {}
         self._max_bytes = settings.max_message_bytes
         self._body_writers: dict[int, Any] = {}
+        self._wire_writers: dict[int, Any] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -101,7 +111,26 @@ class AvroCodec:
                 reason = "missing_field" if event_type is None else "wrong_type"
                 raise InvalidNotification(reason, "event_type must be a non-empty string")
             target = self._target(event_type)
-        schema, topic, compiled, header, write_body = target
+        schema, topic, compiled, header, write_body, write_wire = target
+        if write_wire is not None and header is not None:
+            # The common case: checks and Avro body in one generated function, no wire record
+            # in between. Anything it does not take (None or an exception) goes the long way
+            # below, which decides exactly as before.
+            try:
+                body = write_wire(notification)
+            except Exception:  # noqa: BLE001
+                body = None
+            if body is not None:
+                value = header + body
+                if len(value) <= self._max_bytes:
+                    message_id = notification["message_id"]
+                    encoded = _new(Encoded)
+                    _set_topic(encoded, topic)
+                    _set_key(encoded, record_key(event_type, notification["payload"], message_id))
+                    _set_value(encoded, value)
+                    _set_event_type(encoded, event_type)
+                    _set_message_id(encoded, message_id)
+                    return encoded
         record = wire_record(notification, schema, compiled)
         if header is None:  # first record of this type: register (registry) or frame its id
             header = target[3] = self._header(topic, schema)
@@ -126,7 +155,7 @@ class AvroCodec:
 
     def _target(self, event_type: str) -> list[Any]:
         """[schema, topic, compiled payload builder, framing header (None until first used),
-        Avro body writer]."""
+        Avro body writer, whole-notification writer (or None)]."""
         schema = self.contract.latest(event_type)
         topic = self.settings.topic(self.contract.topic_suffix(event_type))
         write_body = self._body_writers.get(schema.schema_id)
@@ -134,8 +163,13 @@ class AvroCodec:
             # Generated for the schema (same bytes as fastavro); None for a schema it cannot
             # write: calling None raises, and encode() falls back to fastavro.
             write_body = self._body_writers[schema.schema_id] = compile_writer(schema.raw)
+        write_wire = self._wire_writers.get(schema.schema_id)
+        if write_wire is None and write_body is not None:
+            # wire_record's fast path and the body writer in one function (same bytes).
+            write_wire = self._wire_writers[schema.schema_id] = compile_wire_writer(
+                schema.raw, wire_source(schema))
         target = [schema, topic, compiled_payload(schema),
-                  self._headers.get((topic, schema.schema_id)), write_body]
+                  self._headers.get((topic, schema.schema_id)), write_body, write_wire]
         if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
             self._targets[event_type] = target
         return target
