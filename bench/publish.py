@@ -124,7 +124,7 @@ def cli_seconds(bootstrap: str, prefix: str, path: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=100_000, help="notifications per run")
+    parser.add_argument("--n", type=int, default=80_000, help="notifications per run")
     parser.add_argument("--repeat", type=int, default=2, help="runs per row; the best counts")
     parser.add_argument("--profile", action="store_true",
                         help="also profile the library's publish loop (pyinstrument)")
