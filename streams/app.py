@@ -191,8 +191,14 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                             observers=[Inventory(rows)])
     pipeline = Pipeline(app, table, aggregator, topics, settings, rows=rows, writer=writer)
 
-    async def on_batch(records: list[Any]) -> None:
+    async def on_batch(records: list[Any], revocations: int) -> None:
         async with pipeline.lock:
+            if app.revocations != revocations:
+                # Fetched before partitions were revoked: they may already be moving, and rows
+                # written now could land in the changelog after the new owner's. Nothing is
+                # committed for them, and Faust seeks every assigned partition back to its
+                # committed offset on the assignment that follows, so they come again.
+                return
             assigned = app.consumer.assignment()
             batch = [SourceRecord(r.topic, r.partition, r.offset, r.value, r.key,
                                   list(r.headers) if r.headers else None)
@@ -218,7 +224,8 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                 app.monitor.stream_inbound_time[TP(topic, partition)] = now
             pipeline.batches += 1
             pipeline.replayed += result.replayed
-        if time.monotonic() - pipeline.committed_at >= options.commit_seconds:
+        if time.monotonic() - pipeline.committed_at >= options.commit_seconds \
+                and not app.rebalancing:
             await pipeline.commit()
 
     app.batch_handler = on_batch
@@ -227,9 +234,12 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         # Waits for a batch in flight: its rows are in the changelog before the partitions move.
+        # No commit here: one issued while the group rebalances can wait on the rebalance that
+        # waits on this handler (a worker hung so in a test). The new owner replays whatever
+        # was not committed, and the rows' offsets skip what they already hold.
         async with pipeline.lock:
+            app.revocations += 1
             aggregator.forget()
-        await pipeline.commit()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:

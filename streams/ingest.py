@@ -20,7 +20,8 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-BatchHandler = Callable[[list[Any]], Awaitable[None]]
+#: (records, the app's revocation count when they were fetched)
+BatchHandler = Callable[[list[Any], int], Awaitable[None]]
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -49,6 +50,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         try:
             while not (stopped() or fetcher_stopped()):
                 generation = app.consumer_generation_id
+                revocations = app.revocations  # type: ignore[attr-defined]
                 records, active = await self._wait_next_records(1.0)
                 if not records or self.should_stop:
                     continue
@@ -72,7 +74,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     # Shielded: Faust cancels the fetcher on rebalance and shutdown, and a batch
                     # stopped between its table writes and their flush would leave rows half
                     # written. The revocation handler waits for it (Pipeline.lock).
-                    await asyncio.shield(handler(batch))
+                    await asyncio.shield(handler(batch, revocations))
         except self.consumer_stopped_errors:
             if not app.should_stop:
                 raise
@@ -87,6 +89,9 @@ class BatchingApp(faust.App):
 
     batch_handler: BatchHandler
     batch_topics: frozenset[str] = frozenset()
+    #: Incremented by the pipeline under its lock on every revocation; a batch fetched before one
+    #: is dropped (see streams.app).
+    revocations: int = 0
     fetch_wait_ms: int
 
     def __init__(self, *args: Any, fetch_wait_ms: int = 100, **kwargs: Any) -> None:
