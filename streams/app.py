@@ -25,7 +25,7 @@ from producers.topics import ensure_topics
 
 from .aggregates import BUCKET_SECONDS, Aggregator, SourceRecord, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
-from .ingest import BatchingApp
+from .ingest import BatchingApp, FetchStamp
 from .inventory import Inventory, image_rows_of, project_gauges
 from .tables import PartitionScopedTable
 
@@ -191,13 +191,23 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                             observers=[Inventory(rows)])
     pipeline = Pipeline(app, table, aggregator, topics, settings, rows=rows, writer=writer)
 
-    async def on_batch(records: list[Any], revocations: int) -> None:
+    async def on_batch(records: list[Any], stamp: FetchStamp) -> None:
         async with pipeline.lock:
-            if app.revocations != revocations:
-                # Fetched before partitions were revoked: they may already be moving, and rows
-                # written now could land in the changelog after the new owner's. Nothing is
-                # committed for them, and Faust seeks every assigned partition back to its
-                # committed offset on the assignment that follows, so they come again.
+            if (app.revocations != stamp.revocations
+                    or app.consumer_generation_id != stamp.generation
+                    or app.rebalancing or not app.consumer.flow_active):
+                # A rebalance came between the fetch and now: the partitions may be moving,
+                # and rows written now could land in the changelog after the new owner's. The
+                # records must come again, so those still ours are sought back to their
+                # committed offsets (where Faust also seeks them when the rebalance ends).
+                log.info("a rebalance came between fetch and apply: seeking %d records back",
+                         len(records))
+                try:
+                    await asyncio.wait_for(
+                        app.consumer.rewind({(r.topic, r.partition) for r in records}), 30.0)
+                except Exception as exc:  # the rebalance's own seek to committed remains
+                    log.warning("could not seek back %d records after a rebalance: %r",
+                                len(records), exc)
                 return
             assigned = app.consumer.assignment()
             batch = [SourceRecord(r.topic, r.partition, r.offset, r.value, r.key,

@@ -14,14 +14,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-#: (records, the app's revocation count when they were fetched)
-BatchHandler = Callable[[list[Any], int], Awaitable[None]]
+
+class FetchStamp(NamedTuple):
+    """What the group looked like when a fetch returned; a batch is stale if either moved."""
+
+    revocations: int
+    generation: int
+
+
+BatchHandler = Callable[[list[Any], FetchStamp], Awaitable[None]]
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -39,7 +46,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """Faust's fetch loop, with one handler call per fetch instead of one per record."""
+        """Faust's fetch loop, with one handler call per fetch of the source topics.
+
+        Everything else a fetch holds (the table's changelog, read during recovery) is delivered
+        exactly as Faust's own loop does: only while the flow is active and the generation is the
+        one seen when the fetch returned. Deciding that before the fetch instead dropped
+        changelog records fetched across a rebalance, after recovery had sought to them; recovery
+        then waited forever for offsets the consumer had already passed.
+        """
         app = self.app
         handler: BatchHandler = app.batch_handler  # type: ignore[attr-defined]
         batch_topics: frozenset[str] = app.batch_topics  # type: ignore[attr-defined]
@@ -49,14 +63,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
         fetcher_stopped = fetcher._stopped.is_set
         try:
             while not (stopped() or fetcher_stopped()):
-                generation = app.consumer_generation_id
                 revocations = app.revocations  # type: ignore[attr-defined]
                 records, active = await self._wait_next_records(1.0)
                 if not records or self.should_stop:
                     continue
-                if not self.flow_active or app.consumer_generation_id != generation:
-                    # A rebalance began while fetching: Faust seeks every partition back to
-                    # its committed offset, so these records come again.
+                generation = app.consumer_generation_id
+                if not self.flow_active:
+                    # A rebalance stopped the flow while fetching. As in Faust's loop: seek back
+                    # to the committed offsets, so that what this fetch held comes again.
+                    await self.perform_seek()
                     continue
                 buffered = self._buffered_partitions
                 batch: list[Any] = []
@@ -66,18 +81,42 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if tp.topic in batch_topics:
                         batch.extend(tp_records)
                         continue
-                    # Anything else (the table's changelog during recovery) goes the usual way.
                     for record in tp_records:
+                        if not self.flow_active or app.consumer_generation_id != generation:
+                            break
                         await self.wait_first(callback(to_message(tp, record)),
                                               self.suspend_flow.wait())
                 if batch:
-                    # Shielded: Faust cancels the fetcher on rebalance and shutdown, and a batch
-                    # stopped between its table writes and their flush would leave rows half
-                    # written. The revocation handler waits for it (Pipeline.lock).
-                    await asyncio.shield(handler(batch, revocations))
+                    # Shielded: Faust cancels the fetcher on shutdown, and a batch stopped
+                    # between its table writes and their flush would leave rows half written.
+                    # The revocation handler waits for it (Pipeline.lock).
+                    await asyncio.shield(handler(batch, FetchStamp(revocations, generation)))
         except self.consumer_stopped_errors:
             if not app.should_stop:
                 raise
+
+    async def rewind(self, partitions: set[tuple[str, int]]) -> None:
+        """Seek source partitions still assigned back to their committed offsets.
+
+        For records fetched but not applied (a rebalance came between): nothing before the
+        committed offset is unapplied, and the rows skip what they already hold, so this never
+        loses a record and at worst replays a few.
+        """
+        thread = self._thread
+        consumer = thread._ensure_consumer()
+        await thread.call_thread(_rewind, consumer, {aiokafka.TopicPartition(t, p)
+                                                     for t, p in partitions})
+
+
+async def _rewind(consumer: aiokafka.AIOKafkaConsumer,
+                  partitions: set[aiokafka.TopicPartition]) -> None:
+    # Runs on the consumer's own thread; aiokafka is not thread-safe.
+    for tp in partitions & consumer.assignment():
+        offset = await consumer.committed(tp)
+        if offset is not None and offset >= 0:
+            consumer.seek(tp, offset)
+        else:  # nothing committed yet: where a new member would start (auto_offset_reset)
+            await consumer.seek_to_beginning(tp)
 
 
 class BatchTransport(faust_aiokafka.Transport):
