@@ -12,8 +12,8 @@ a ring of recent message ids kept in the same table, in one row per batch and pa
 Dead letters are counted from the dead-letter topic itself (reason from its header), so the
 metric covers every producer of dead letters (publisher, bridge, driver, this worker) once.
 
-The table is any MutableMapping; the worker passes `streams.changelog.ChangelogRows` over its
-Faust table's store, so a batch costs one changelog record per row it touched, not one per event.
+The table is any MutableMapping; the worker passes a Faust table, whose every assignment is one
+changelog record, so a batch costs one write per row it touched, not one per event.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 The broker reports a partition's end as the start of its last produce batch + 1. Faust restores
 a table by reading its changelog up to that end, so changelog records batched together would be
-cut off on restore. The worker's changelog writer therefore ends every flush with one record
-alone in its batch, per partition it wrote to.
+cut off on restore. The worker therefore writes its changelog one record per batch.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from producers.config import Settings
-from streams.changelog import ChangelogWriter
+from streams.app import StreamOptions, build
 
 
 async def _end_after_burst(bootstrap: str, topic: str, max_batch_size: int, n: int = 200) -> int:
@@ -39,38 +38,6 @@ def test_one_record_batches_report_the_true_end(settings: Settings) -> None:
     assert asyncio.run(_end_after_burst(settings.bootstrap_servers, topic, 1)) == 200
 
 
-def test_a_multi_record_burst_reports_a_short_end(settings: Settings) -> None:
-    """The broker behaviour the changelog writer works around (if this starts failing, the
-    workaround can go)."""
-    topic = f"{settings.topic_prefix}burst-batched"
-    assert asyncio.run(_end_after_burst(settings.bootstrap_servers, topic, 16384)) < 200
-
-
-async def _ends_and_counts(bootstrap: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(4)]
-        consumer.assign(partitions)
-        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(partitions)).items()}
-        counts = dict.fromkeys(range(4), 0)
-        while True:
-            batch = await consumer.getmany(timeout_ms=1500)
-            if not batch:
-                return ends, counts
-            for tp, records in batch.items():
-                counts[tp.partition] += len(records)
-    finally:
-        await consumer.stop()
-
-
-def test_a_changelog_flush_leaves_the_true_end(settings: Settings) -> None:
-    topic = f"{settings.topic_prefix}changelog-ends"
-    writer = ChangelogWriter(settings, topic)
-    rows = [(f"p{i % 4}|served|project-{i}|complete", [i, {"t": i}]) for i in range(800)]
-    for start in range(0, 800, 400):  # two flushes, as two batches of a worker would
-        asyncio.run(writer.flush(rows[start:start + 400]))
-    writer.close()
-    ends, counts = asyncio.run(_ends_and_counts(settings.bootstrap_servers, topic))
-    assert ends == counts
-    assert sum(counts.values()) == 800 + 8  # every row, plus one repeated row per partition
+def test_the_worker_writes_its_changelog_one_record_per_batch(settings: Settings) -> None:
+    pipeline = build(settings, StreamOptions())
+    assert pipeline.app.conf.producer_max_batch_size == 1
