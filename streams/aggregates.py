@@ -19,9 +19,9 @@ changelog record, so a batch costs one write per row it touched, not one per eve
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from producers.deadletter import REASON, header_value
@@ -32,8 +32,6 @@ OUTCOMES = {"INFO": "complete", "ERROR": "partial"}
 #: Event-time buckets for the windowed views (5 minutes; "last hour" sums 12 of them).
 BUCKET_SECONDS = 300
 WINDOW_RETENTION_SECONDS = 24 * 3600
-#: Bound on the cached row keys of image.send records (cleared when full; ~6 MB at most).
-_KEY_CACHE_SIZE = 8_192
 
 
 class Observer(Protocol):
@@ -144,8 +142,6 @@ class Aggregator:
         # message_id -> (topic, offset) where first seen, per partition; rebuilt from the table.
         self._seen: dict[int, dict[str, tuple[str, int]]] = {}
         self._ring: dict[int, list[tuple[int, int]]] = {}  # partition -> [(seq, size)]
-        # (partition prefix, priority, owner, receiver, bucket) -> an image.send's row keys.
-        self._send_keys: dict[tuple[str, str, str, str, int], tuple[str, ...]] = {}
 
     def _topics(self) -> dict[str, str]:
         from producers.contract import DOCUMENTED_TYPES
@@ -206,129 +202,72 @@ class Aggregator:
 
     def apply(self, records: Iterable[SourceRecord]) -> BatchResult:
         result = BatchResult()
-        table = self.table
-        # Per row touched by this batch: the row as read, and the per-topic offsets it holds
-        # (what it held, plus what this batch applied to it); the latter becomes its new value.
-        rows: dict[str, Any] = {}
+        deltas: dict[str, int] = defaultdict(int)
+        offsets: dict[str, dict[str, int]] = defaultdict(dict)
+        new_ids: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
         stored: dict[str, dict[str, int]] = {}
-        # Rows this batch adds to, in the order first added to (their write order), and by how much.
-        deltas: dict[str, int] = {}
-        new_ids: dict[int, dict[str, tuple[str, int]]] = {}
 
-        def load(key: str) -> dict[str, int]:
-            row = rows[key] = table.get(key)
-            done = stored[key] = dict(row[1]) if row else {}
-            return done
-
-        def add(key: str, amount: int, topic: str, offset: int) -> bool:
+        def add(partition: int, parts: tuple[str, ...], amount: int, rec: SourceRecord) -> bool:
+            key = row_key(partition, *parts)
             done = stored.get(key)
             if done is None:
-                done = load(key)
-            if offset <= done.get(topic, -1):
+                row = self.table.get(key)
+                done = stored[key] = dict(row[1]) if row else {}
+            if rec.offset <= done.get(rec.topic, -1):
                 return False
             # Also seen by the rest of this batch: after a rebalance the consumer can hand the
             # same record over twice within one batch.
-            done[topic] = offset
-            deltas[key] = deltas.get(key, 0) + amount
+            done[rec.topic] = rec.offset
+            deltas[key] += amount
+            offsets[key][rec.topic] = rec.offset
             return True
 
         dlq_topic = self.codec.settings.dlq_topic
-        decode = self.codec.decode_record
-        event_types = self._event_types
-        observers = self.observers
-        seen_by_partition = self._seen
-        prefixes: dict[int, str] = {}
-        send_keys = self._send_keys
         for rec in records:
-            topic = rec.topic
-            partition = rec.partition
-            offset = rec.offset
-            prefix = prefixes.get(partition)
-            if prefix is None:
-                prefix = prefixes[partition] = row_key(partition, "")
-            if topic == dlq_topic:
+            if rec.topic == dlq_topic:
                 reason = header_value(rec.headers, REASON) or "unknown"
-                if add(f"{prefix}dead_letters|{reason}", 1, topic, offset):
+                if add(rec.partition, ("dead_letters", reason), 1, rec):
                     result.applied += 1
                 continue
             try:
                 if rec.value is None:
                     raise InvalidNotification("empty_record", "record has no value")
-                record, _ = decode(rec.value)
+                record, _ = self.codec.decode_record(rec.value)
             except InvalidNotification as exc:
-                if add(f"{prefix}dead_lettered_here", 1, topic, offset):
+                if add(rec.partition, ("dead_lettered_here",), 1, rec):
                     result.dead_letters.append((rec, exc))
                 continue
-            seen = seen_by_partition.get(partition)
-            if seen is None:
-                seen = self._index(partition)
+            seen = self._index(rec.partition)
             message_id = record["message_id"]
+            origin = (rec.topic, rec.offset)
             first = seen.get(message_id)
-            if first is not None:
-                if first != (topic, offset):
-                    if add(f"{prefix}duplicates", 1, topic, offset):
-                        result.duplicates += 1
-                    continue
-            else:
-                origin = seen[message_id] = (topic, offset)
-                ids = new_ids.get(partition)
-                if ids is None:
-                    ids = new_ids[partition] = {}
-                ids[message_id] = origin
-            event_type = record.get("event_type") or event_types.get(topic, "other")
-            for observer in observers:
+            if first is not None and first != origin:
+                if add(rec.partition, ("duplicates",), 1, rec):
+                    result.duplicates += 1
+                continue
+            if first is None:
+                seen[message_id] = origin
+                new_ids[rec.partition][message_id] = origin
+            event_type = self.event_type_of(rec.topic, record)
+            for observer in self.observers:
                 observer.observe(rec, record, event_type)
-            # contributions(), with the partition's row keys built directly: the same rows, in
-            # the same order (tests/unit/test_aggregates.py checks the two agree). An
-            # image.send's six keys are cached by what they are made of.
-            priority = record["priority"]
-            payload = record["payload"]
-            if (event_type == "image.send" and isinstance(payload, dict)
-                    and (outcome := OUTCOMES.get(priority)) is not None):
-                sent = payload["bytes_sent"]
-                owner = payload.get("owner_id") or "_unknown"
-                receiver = payload.get("receiver_tenant_id") or "_unknown"
-                stamp = record["timestamp"]
-                bucket = (int(stamp.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS)
-                          if type(stamp) is datetime else _bucket(stamp))
-                cached = (prefix, priority, owner, receiver, bucket)
-                keys = send_keys.get(cached)
-                if keys is None:
-                    if len(send_keys) >= _KEY_CACHE_SIZE:
-                        send_keys.clear()
-                    keys = send_keys[cached] = (
-                        f"{prefix}notifications|image.send|{priority}",
-                        f"{prefix}served|{owner}|{outcome}",
-                        f"{prefix}downloaded|{receiver}|{outcome}",
-                        f"{prefix}downloads|{outcome}",
-                        f"{prefix}win_served|{owner}|{bucket}",
-                        f"{prefix}win_downloaded|{receiver}|{bucket}")
-                amounts: Sequence[int] = (1, sent, sent, 1, sent, sent)
-            else:
-                parts_amounts = contributions(record, event_type)
-                keys = tuple(prefix + "|".join(parts) for parts, _ in parts_amounts)
-                amounts = [amount for _, amount in parts_amounts]
             applied = False
-            for key, amount in zip(keys, amounts, strict=True):
-                done = stored.get(key)
-                if done is None:
-                    done = load(key)
-                if offset > done.get(topic, -1):
-                    done[topic] = offset
-                    deltas[key] = deltas.get(key, 0) + amount
-                    applied = True
+            for parts, amount in contributions(record, event_type):
+                applied = add(rec.partition, parts, amount, rec) or applied
             if applied:
                 result.applied += 1
             else:
                 result.replayed += 1
 
         for key, delta in deltas.items():
-            row = rows[key]
-            table[key] = [(row[0] if row else 0) + delta, stored[key]]
-        result.rows_written += len(deltas)
+            row = self.table.get(key)
+            total, done = (row[0], dict(row[1])) if row else (0, {})
+            done.update(offsets[key])
+            self.table[key] = [total + delta, done]
+            result.rows_written += 1
         for partition, ids in new_ids.items():
             result.rows_written += self._remember(partition, ids)
-        for observer in observers:
+        for observer in self.observers:
             result.rows_written += observer.flush()
         return result
 
