@@ -63,10 +63,25 @@ class Pipeline:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     #: Next offset per source partition whose rows are durable but not yet committed.
     uncommitted: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: The last batch's changelog write, while Kafka has not confirmed it.
+    in_flight: asyncio.Task[int] | None = None
     committed_at: float = 0.0
     batches: int = 0
     replayed: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def track(self, write: asyncio.Task[int],
+              offsets: dict[tuple[str, int], int]) -> asyncio.Task[int] | None:
+        """Make a batch's offsets committable once its rows are written; the previous write."""
+        write.add_done_callback(lambda done: None if done.cancelled() or done.exception()
+                                else self.uncommitted.update(offsets))
+        previous, self.in_flight = self.in_flight, write
+        return previous
+
+    async def settle(self) -> None:
+        """Wait until Kafka has every row applied so far."""
+        if self.in_flight is not None:
+            await self.in_flight
 
     async def commit(self) -> None:
         """Commit the offsets whose rows the changelog already holds."""
@@ -222,21 +237,25 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                                        error.reason, error.detail, "stream",
                                        f"{record.topic}/{record.partition}/{record.offset}",
                                        record.headers))
-            await writer.flush(rows.take_changes())
+            offsets: dict[tuple[str, int], int] = {}
             for record in batch:
                 tp = (record.topic, record.partition)
-                pipeline.positions[tp] = record.offset
-                pipeline.uncommitted[tp] = record.offset + 1
+                offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+            # The rows go out while the next batch is fetched and applied: waiting here for the
+            # broker's acknowledgement left the worker idle ~40% of the time. Only the previous
+            # batch's write is waited for, so at most one is ever in flight; offsets become
+            # committable when their own batch's write completes (`Pipeline.track`).
+            previous = pipeline.track(writer.send(rows.take_changes()), offsets)
             # Faust's livelock check reads this clock (its Stream would set it per event); left
             # unset it would log "stream has not started processing" for every partition.
             now = time.monotonic()
-            for topic, partition in pipeline.uncommitted:
+            for (topic, partition), offset in offsets.items():
+                pipeline.positions[topic, partition] = offset - 1
                 app.monitor.stream_inbound_time[TP(topic, partition)] = now
             pipeline.batches += 1
             pipeline.replayed += result.replayed
-        if time.monotonic() - pipeline.committed_at >= options.commit_seconds \
-                and not app.rebalancing:
-            await pipeline.commit()
+            if previous is not None:
+                await previous  # a failed write stops the worker; nothing after it is committed
 
     app.batch_handler = on_batch
     app.batch_topics = frozenset(topics)
@@ -249,11 +268,17 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
         # was not committed, and the rows' offsets skip what they already hold.
         async with pipeline.lock:
             app.revocations += 1
+            await pipeline.settle()
             aggregator.forget()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         aggregator.forget()
+
+    @app.timer(interval=options.commit_seconds)
+    async def commit_offsets() -> None:
+        if not app.rebalancing:
+            await pipeline.commit()
 
     @app.timer(interval=300.0)
     async def expire_windows() -> None:

@@ -84,6 +84,7 @@ class ChangelogWriter:
             "message.max.bytes": 4_000_000,
         })
         self._errors: list[str] = []
+        self._pending: asyncio.Task[int] | None = None
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -101,15 +102,34 @@ class ChangelogWriter:
             except BufferError:
                 self._producer.poll(0.05)
 
+    def send(self, changes: list[tuple[str, Any]]) -> asyncio.Task[int]:
+        """Send every changed row behind the previous batch's rows; the task ends when Kafka has
+        them and the dead letters (it fails with `ChangelogWriteError` otherwise).
+
+        The rows are serialized now, so later batches cannot change what this one writes, and
+        sent only once the previous batch's rows are in: the worker applies the next batch while
+        these are on their way, and every batch's rows still reach the log after its
+        predecessor's, each flush ending with its one-record batches (see `_write`).
+        """
+        records = [(partition_of(key), _dumps(key), None if value is None else _dumps(value))
+                   for key, value in changes]
+        task = asyncio.ensure_future(self._write(self._pending, records))
+        self._pending = task
+        return task
+
     async def flush(self, changes: list[tuple[str, Any]]) -> int:
-        """Send every changed row, wait until Kafka has them and the dead letters; rows sent."""
+        """`send`, and wait for it."""
+        return await self.send(changes)
+
+    async def _write(self, previous: asyncio.Task[int] | None,
+                     records: list[tuple[int, bytes, bytes | None]]) -> int:
+        if previous is not None:
+            await previous  # its failure is this batch's too: nothing after it may be committed
         last: dict[int, tuple[bytes, bytes | None]] = {}
-        for key, value in changes:
-            partition = partition_of(key)
-            record = (_dumps(key), None if value is None else _dumps(value))
-            self._produce(self.topic, record[0], record[1], partition=partition)
-            if partition not in last or len(record[1] or b"") < len(last[partition][1] or b""):
-                last[partition] = record
+        for partition, key_bytes, value_bytes in records:
+            self._produce(self.topic, key_bytes, value_bytes, partition=partition)
+            if partition not in last or len(value_bytes or b"") < len(last[partition][1] or b""):
+                last[partition] = (key_bytes, value_bytes)
         await self._drain()
         if last:
             # The embedded broker reports a partition's end as the start of its last record
@@ -120,7 +140,7 @@ class ChangelogWriter:
             for partition, (key_bytes, value_bytes) in last.items():
                 self._produce(self.topic, key_bytes, value_bytes, partition=partition)
             await self._drain()
-        return len(changes)
+        return len(records)
 
     async def _drain(self) -> None:
         remaining = await asyncio.to_thread(self._producer.flush, 60.0)
