@@ -23,7 +23,7 @@ from producers.deadletter import dead_letter_headers
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics
 
-from .aggregates import BUCKET_SECONDS, Aggregator, SourceRecord, partition_of, split_key
+from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
 from .ingest import BatchingApp, FetchStamp
 from .inventory import Inventory, image_rows_of, project_gauges
@@ -225,9 +225,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                                 len(records), exc)
                 return
             assigned = app.consumer.assignment()
-            batch = [SourceRecord(r.topic, r.partition, r.offset, r.value, r.key,
-                                  list(r.headers) if r.headers else None)
-                     for r in records if (r.topic, r.partition) in assigned]
+            batch = [r for r in records if (r.topic, r.partition) in assigned]
             if not batch:
                 return
             result = aggregator.apply(batch)

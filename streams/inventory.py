@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
-from .aggregates import SourceRecord, partition_of, row_key, split_key
+from .aggregates import KafkaRecord, partition_of, row_key, split_key
 
 LIFECYCLE = {"image.create", "image.prepare", "image.upload", "image.activate", "image.update",
              "image.delete"}
@@ -35,7 +35,7 @@ class Inventory:
         self.table = table
         self._pending: dict[str, list[Any]] = {}
 
-    def observe(self, rec: SourceRecord, record: dict[str, Any], event_type: str) -> None:
+    def observe(self, rec: KafkaRecord, record: dict[str, Any], event_type: str) -> None:
         payload = record["payload"]
         if event_type not in LIFECYCLE or not isinstance(payload, dict) or "id" not in payload:
             return  # text payloads (failed uploads) carry no size to invent
