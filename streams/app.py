@@ -63,30 +63,40 @@ class Pipeline:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     #: Next offset per source partition whose rows are durable but not yet committed.
     uncommitted: dict[tuple[str, int], int] = field(default_factory=dict)
-    #: The last batch's changelog write, while Kafka has not confirmed it.
-    in_flight: asyncio.Task[int] | None = None
-    committed_at: float = 0.0
+    #: Changelog writes not yet harvested, oldest first, with the offsets each makes durable.
+    writes: list[tuple[asyncio.Future[int], dict[tuple[str, int], int]]] = field(
+        default_factory=list)
     batches: int = 0
     replayed: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def track(self, write: asyncio.Task[int],
-              offsets: dict[tuple[str, int], int]) -> asyncio.Task[int] | None:
-        """Make a batch's offsets committable once its rows are written; the previous write."""
-        write.add_done_callback(lambda done: None if done.cancelled() or done.exception()
-                                else self.uncommitted.update(offsets))
-        previous, self.in_flight = self.in_flight, write
+    def track(self, write: asyncio.Future[int],
+              offsets: dict[tuple[str, int], int]) -> asyncio.Future[int] | None:
+        """Note a batch's write and the offsets it makes durable; returns the previous write."""
+        self._harvest()
+        previous = self.writes[-1][0] if self.writes else None
+        self.writes.append((write, offsets))
         return previous
 
+    def _harvest(self) -> None:
+        """Offsets of completed writes become committable. A failed write raises here: its
+        offsets never become committable, and as every later write waits on it, the worker
+        stops (and replays from the last commit when it restarts)."""
+        while self.writes and self.writes[0][0].done():
+            write, offsets = self.writes.pop(0)
+            write.result()
+            self.uncommitted.update(offsets)
+
     async def settle(self) -> None:
-        """Wait until Kafka has every row applied so far."""
-        if self.in_flight is not None:
-            await self.in_flight
+        """Wait until Kafka has every row applied so far (raises if a write failed)."""
+        if self.writes:
+            await self.writes[-1][0]
+        self._harvest()
 
     async def commit(self) -> None:
         """Commit the offsets whose rows the changelog already holds."""
+        self._harvest()
         offsets, self.uncommitted = self.uncommitted, {}
-        self.committed_at = time.monotonic()
         if offsets:
             consumer = self.app.consumer
             await consumer._commit_offsets(  # Faust's own commit step, minus its ack bookkeeping
@@ -116,12 +126,6 @@ class Pipeline:
             done = self.positions.get((tp.topic, tp.partition), -1) + 1
             samples.append(([tp.topic, str(tp.partition)], float(max(0, (high or 0) - done))))
         return samples
-
-
-def _headers(headers: Any) -> list[tuple[str, bytes]] | None:
-    if not headers:
-        return None
-    return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
 def _highwater(consumer: Any, tp: Any) -> int | None:
@@ -239,10 +243,10 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
             for record in batch:
                 tp = (record.topic, record.partition)
                 offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-            # The rows go out while the next batch is fetched and applied: waiting here for the
-            # broker's acknowledgement left the worker idle ~40% of the time. Only the previous
-            # batch's write is waited for, so at most one is ever in flight; offsets become
-            # committable when their own batch's write completes (`Pipeline.track`).
+            # The rows go out while the next batch is fetched and applied, so the broker's round
+            # trips overlap the work. Only the previous batch's write is waited for, so at most
+            # one is ever in flight; offsets become committable when their own batch's write
+            # completes (`Pipeline.track`), and a timer commits them.
             previous = pipeline.track(writer.send(rows.take_changes()), offsets)
             # Faust's livelock check reads this clock (its Stream would set it per event); left
             # unset it would log "stream has not started processing" for every partition.
