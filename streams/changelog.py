@@ -3,9 +3,9 @@
 Faust writes one changelog record per table assignment through its own aiokafka producer, about
 100 µs of Python each; at ~1 row per event that path alone held the worker to ~3k events/s. Here
 the aggregator writes into `ChangelogRows`, which only remembers which rows changed, and
-`ChangelogWriter.flush` sends each changed row once, with the batch's dead letters, and waits
-until Kafka has them all. Only then does the worker commit the source offsets, so a crash can
-lose nothing that was committed: it replays, and the rows' own offsets skip what they hold.
+`ChangelogWriter.send` sends each changed row once, with the batch's dead letters; its task ends
+when Kafka has them all. Only then may the worker commit the batch's source offsets, so a crash
+can lose nothing that was committed: it replays, and the rows' own offsets skip what they hold.
 
 The records are what Faust itself would write (same topic, partition from the key, JSON key and
 value, None for a delete), so Faust's table recovery restores them unchanged.

@@ -6,7 +6,7 @@ aggregates are computed per batch anyway (one table write per touched row), so t
 keeps everything else of Faust (group membership, the partition assignor that co-partitions the
 table, table recovery and standbys, flow control during rebalances, the web views) and replaces
 only the per-record delivery of the source topics: each fetch goes to `App.batch_handler` as one
-list of aiokafka `ConsumerRecord`s, and the handler commits offsets once its rows are durable.
+list of aiokafka `ConsumerRecord`s, whose offsets are committed only once its rows are durable.
 Other topics (the table's changelog, read during recovery) still go through Faust's own path.
 """
 
