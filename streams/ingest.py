@@ -89,7 +89,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if batch:
                     # Shielded: Faust cancels the fetcher on shutdown, and a batch stopped
                     # between its table writes and their flush would leave rows half written.
-                    # The revocation handler waits for it (Pipeline.lock).
+                    # The revocation handler waits for it (Pipeline.lock), then for its rows.
                     await asyncio.shield(handler(batch, FetchStamp(revocations, generation)))
         except self.consumer_stopped_errors:
             if not app.should_stop:
@@ -129,7 +129,7 @@ class BatchingApp(faust.App):
     batch_handler: BatchHandler
     batch_topics: frozenset[str] = frozenset()
     #: Incremented by the pipeline under its lock on every revocation; a batch fetched before one
-    #: is dropped (see streams.app).
+    #: is not applied but sought back (see streams.app).
     revocations: int = 0
     fetch_wait_ms: int
 
