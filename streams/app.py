@@ -239,10 +239,8 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                                        error.reason, error.detail, "stream",
                                        f"{record.topic}/{record.partition}/{record.offset}",
                                        record.headers))
-            offsets: dict[tuple[str, int], int] = {}
-            for record in batch:
-                tp = (record.topic, record.partition)
-                offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+            # One fetch holds each partition's records in offset order: the last one wins.
+            offsets = {(r.topic, r.partition): r.offset + 1 for r in batch}
             # The rows go out while the next batch is fetched and applied, so the broker's round
             # trips overlap the work. Only the previous batch's write is waited for, so at most
             # one is ever in flight; offsets become committable when their own batch's write
