@@ -17,17 +17,46 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
-from .exceptions import GlanceKafkaError, InvalidNotification
+from .exceptions import EXIT_CODES, GlanceKafkaError, InvalidNotification, from_kafka
 
 log = logging.getLogger("glance_kafka")
 
-EXIT_OK, EXIT_DEAD_LETTERS, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_DEAD_LETTERS = 0, 1
+#: Every command's --help ends with the exit codes (the one table is exceptions.EXIT_CODES).
+EXIT_EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {what}"
+                                           for code, what in EXIT_CODES.items())
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number above zero, or a one-line usage error (exit 2)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def _librdkafka_setting(text: str) -> tuple[str, str]:
@@ -53,7 +82,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(
         bootstrap_servers=args.bootstrap_servers, schema_registry_url=args.schema_registry_url,
-        topic_prefix=args.topic_prefix, librdkafka=dict(args.librdkafka) or None)
+        topic_prefix=args.topic_prefix, librdkafka=dict(args.librdkafka) or None,
+        shutdown_grace_seconds=getattr(args, "grace", None))
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -91,7 +121,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     created = ensure_topics(settings, partitions=args.partitions,
-                            replication_factor=args.replication_factor)
+                            replication_factor=args.replication_factor, timeout=args.timeout)
     for topic in pipeline_topics(settings):
         print(f"{topic}\t{'created' if topic in created else 'exists'}")
     return EXIT_OK
@@ -99,59 +129,18 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 # -- publish ----------------------------------------------------------------------------------
 
-def _lines(path: str) -> Iterable[bytes]:
-    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    with stream:
-        for line in stream:
-            line = line.strip()
-            if line:
-                yield line
-
-
-class _Terminated(Exception):
-    """SIGTERM/SIGINT while waiting for input: stop reading, deliver what was read."""
-
-
 def cmd_publish(args: argparse.Namespace) -> int:
+    from .filepublish import FilePublish, read_lines, report
     from .publisher import Publisher
 
     settings = settings_from(args)
-    publisher = Publisher(settings, source="publish")
-    sent = 0
-    stop = {"requested": False, "reading": False}
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop["requested"] = True
-        if stop["reading"]:  # blocked on input: interrupt the read (never a publish half-done)
-            raise _Terminated
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    lines = iter(_lines(args.file))
-    try:
-        while not stop["requested"]:
-            stop["reading"] = True
-            line = next(lines, None)
-            stop["reading"] = False
-            if line is None:
-                break
-            try:
-                publisher.publish(line)
-                sent += 1
-            except InvalidNotification as exc:
-                if args.verbose:
-                    print(f"dead-lettered: {exc}", file=sys.stderr)
-    except _Terminated:
-        pass
-    finally:
-        stop["reading"] = False
-        publisher.flush()  # everything read is delivered (or reported) before exit
-    stats = publisher.stats
-    reasons = ", ".join(f"{r}={n}" for r, n in sorted(stats.dead_letters_by_reason.items()))
-    print(f"sent {sent}, dead-lettered {stats.dead_lettered}"
-          + (f" ({reasons}) to {settings.dlq_topic}" if reasons else "")
-          + (" (stopped by signal)" if stop["requested"] else ""), file=sys.stderr)
-    return EXIT_DEAD_LETTERS if args.strict and stats.dead_lettered else EXIT_OK
+    # Short waits for room in a full queue, so a signal is seen within half a second.
+    publisher = Publisher(settings, source="publish", buffer_full_timeout=0.5)
+    run = FilePublish(publisher, grace=settings.shutdown_grace_seconds,
+                      undelivered_path=Path(args.undelivered_file) if args.undelivered_file
+                      else None)
+    outcome = run.run(read_lines(args.file))
+    return report(outcome, publisher, sys.stderr, args.strict)
 
 
 # -- consume ----------------------------------------------------------------------------------
@@ -246,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("topics", help="create the per-type, catch-all and dead-letter topics")
     _common(p)
-    p.add_argument("--partitions", type=int, default=4)
-    p.add_argument("--replication-factor", type=int, default=1)
+    p.add_argument("--partitions", type=_positive(int), default=4)
+    p.add_argument("--replication-factor", type=_positive(int), default=1)
+    p.add_argument("--timeout", type=_positive(float), default=30.0,
+                   help="seconds to wait for Kafka (default 30)")
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("publish", help="publish JSON lines (notifications or oslo envelopes)")
@@ -255,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", default="-", help="file of JSON lines, or - for stdin")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any line was dead-lettered (default: exit 0, report them)")
+    p.add_argument("--grace", type=_not_negative, default=None, metavar="SECONDS",
+                   help="on SIGTERM/Ctrl-C, wait this long for records in flight, then write "
+                        "the rest to --undelivered-file (default 10; "
+                        "GLANCE_KAFKA_SHUTDOWN_GRACE_SECONDS)")
+    p.add_argument("--undelivered-file", metavar="PATH", default=None,
+                   help="where lines Kafka did not confirm are written, to publish again "
+                        "(default: glance-kafka-undelivered-<time>-<pid>.jsonl here)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("consume", help="print a topic's records as JSON lines")
@@ -262,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, action="append",
                    help="topic to read (repeatable)")
     p.add_argument("--from-beginning", action="store_true")
-    p.add_argument("--max", type=int, default=None, help="stop after N records")
-    p.add_argument("--timeout", type=float, default=5.0,
+    p.add_argument("--max", type=_positive(int), default=None, help="stop after N records")
+    p.add_argument("--timeout", type=_positive(float), default=5.0,
                    help="stop after this many seconds without a new record (default 5)")
     p.add_argument("--raw", action="store_true", help="print values undecoded")
     p.add_argument("--original", action="store_true",
@@ -309,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, default=6066)
     p.add_argument("--no-live", action="store_true", help="no live view (logs only)")
     p.set_defaults(func=cmd_demo)
+    for command in [parser, *sub.choices.values()]:
+        command.epilog = EXIT_EPILOG
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -319,13 +320,27 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
-    except (GlanceKafkaError, KafkaException) as exc:
-        print(f"glance-kafka {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
+    except Exception as exc:  # one line, with the exit code of its class; -v adds the traceback
+        return _fail(args, exc)
+
+
+def _fail(args: argparse.Namespace, exc: Exception) -> int:
+    if isinstance(exc, KafkaException):
+        servers = getattr(args, "bootstrap_servers", None) or load_settings().bootstrap_servers
+        exc = from_kafka(exc, f"Kafka at {servers}")
+    if isinstance(exc, GlanceKafkaError):
+        line, code = str(exc), exc.exit_code
+    else:  # a bug: say so in one line; the traceback is for -v
+        line, code = (f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                      GlanceKafkaError.exit_code)
+    if getattr(args, "verbose", 0):
+        log.error("traceback", exc_info=exc)
+    print(f"glance-kafka {args.command}: error: {line}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

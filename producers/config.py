@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .exceptions import ConfigurationError
 from .kafkalog import LOGGER as KAFKA_LOGGER
+from .kafkalog import Reachability
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -47,6 +48,13 @@ class Settings(BaseSettings):
     #: Records above this many bytes are dead-lettered instead of failing at the broker
     #: (Kafka's default message.max.bytes is ~1 MB).
     max_message_bytes: int = Field(default=1_000_000, gt=0)
+    #: Seconds a command stopped by SIGTERM/Ctrl-C still waits for records in flight before it
+    #: gives up on them (publish writes them to a file; the bridge leaves them uncommitted).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    #: /healthz turns 503 when the event loop, or the Kafka consumer's traffic with the broker,
+    #: has been stuck this long (see producers/liveness.py). Keep it below the time Kubernetes
+    #: takes to give up on the probe, above a slow rebalance.
+    liveness_timeout_seconds: float = Field(default=60.0, gt=0)
     #: Any other librdkafka setting, as given with -X key=value.
     librdkafka: dict[str, str] = Field(default_factory=dict)
 
@@ -93,6 +101,8 @@ class Settings(BaseSettings):
         """The settings as a librdkafka dict (confluent-kafka producers, consumers, admin)."""
         conf: dict[str, Any] = {
             "logger": KAFKA_LOGGER,
+            # Connection failures as one outage line, not one line per reconnect attempt.
+            "error_cb": Reachability(self.bootstrap_servers).on_error,
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol.lower(),
         }

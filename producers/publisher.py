@@ -26,10 +26,13 @@ from .deadletter import (
     dead_letter_headers,
     original_bytes,
 )
-from .exceptions import DeliveryError, InvalidNotification
+from .exceptions import DeliveryError, InvalidNotification, QueueFull
+from .kafkalog import FoldRepeats, Reachability
 from .serde import AvroCodec, Encoded
 
 log = logging.getLogger(__name__)
+# 100,000 records timing out together are one line and a count, not 100,000 lines.
+log.addFilter(FoldRepeats())
 
 #: Room left in a dead-letter record for its headers (reason, detail, origin, ...).
 DLQ_HEADROOM = 16_384
@@ -91,7 +94,10 @@ class Publisher:
         conf: dict[str, Any] = dict(SAFE_PRODUCER_DEFAULTS)
         conf.update(producer_config or {})
         conf.update(settings.librdkafka_config())
-        conf["error_cb"] = self._on_error
+        #: Connection failures as one outage ("cannot reach", "still unreachable after 60 s",
+        #: "reached again"), whoever runs the publisher: the CLI, the bridge, Glance's driver.
+        self.reachability = Reachability(settings.bootstrap_servers, log)
+        conf["error_cb"] = self.reachability.on_error
         # One bound delivery callback for every record produced without a callback of its own
         # (librdkafka calls it from poll()/flush(), as it would a per-record one).
         conf["on_delivery"] = self._on_delivery
@@ -176,7 +182,7 @@ class Publisher:
         deadline = time.monotonic() + self.buffer_full_timeout
         while True:
             if time.monotonic() > deadline:
-                raise DeliveryError(
+                raise QueueFull(
                     f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
                     "(is the broker reachable?); the notification was not accepted")
             self.producer.poll(0.1)
@@ -200,6 +206,8 @@ class Publisher:
         raise DeliveryError(f"{topic}: {error.str()}") from None
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.reachability.answered()
         with self._lock:
             if err is None:
                 self.stats.delivered += 1
@@ -213,10 +221,6 @@ class Publisher:
             log.error("delivery to %s failed: %s", msg.topic(), err.str())
         if self._user_callback is not None:
             self._user_callback(err, msg)
-
-    @staticmethod
-    def _on_error(err: KafkaError) -> None:
-        log.warning("kafka: %s", err.str())
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 Assigning partitions directly skips the group join, which the embedded broker makes wait half a
 session timeout, and leaves no committed offsets behind: right for a kcat-like tool.
+
+The pipeline's own topics (glance.image.send, ...) are created by the first publisher of their
+event type, so one that does not exist yet is an empty topic, not a mistake: the reader watches
+for it and reads it from its first record once it appears. Any other missing topic is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from confluent_kafka import (
 )
 
 from .config import Settings
-from .exceptions import GlanceKafkaError
+from .exceptions import GlanceKafkaError, TopicNotFound, from_kafka
+from .topics import pipeline_topics
+
+#: Seconds between two looks for a pipeline topic that does not exist yet.
+WATCH_EVERY = 1.0
 
 
 def read_topic(settings: Settings, topic: str, **options: Any) -> Iterator[Message]:
@@ -32,34 +40,61 @@ def read_topic(settings: Settings, topic: str, **options: Any) -> Iterator[Messa
 def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool = False,
                 max_records: int | None = None, idle_timeout: float = 5.0,
                 skip_missing: bool = False) -> Iterator[Message]:
-    """Records of `topics` (each partition in order) until max_records or idle_timeout of quiet."""
+    """Records of `topics` (each partition in order) until max_records or idle_timeout of quiet.
+
+    A missing topic raises TopicNotFound, unless it is one of the pipeline's topics (waited for)
+    or `skip_missing` is set.
+    """
+    errors: list[Any] = []
     conf = dict(settings.librdkafka_config())
     conf.update({"group.id": f"glance-kafka-reader-{uuid.uuid4()}", "enable.auto.commit": "false",
-                 "enable.partition.eof": "false"})
+                 "enable.partition.eof": "false",
+                 # A one-shot read reports the failure once, as its error; no retry narrative.
+                 "error_cb": errors.append})
     consumer = Consumer(conf)
+    # Reaching the broker gets the idle timeout too (at least 2 s, at most 10 s).
+    metadata_timeout = min(10.0, max(2.0, idle_timeout))
+    where = f"Kafka at {settings.bootstrap_servers}"
+
+    def partitions_of(topic: str) -> list[int] | None:
+        try:
+            metadata = consumer.list_topics(topic, timeout=metadata_timeout)
+        except KafkaException as exc:
+            consumer.poll(0)  # serves the error callback: the cause, not just "timed out"
+            raise from_kafka(errors[-1] if errors else exc, where) from None
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None or not described.partitions:
+            return None
+        return list(described.partitions)
+
     try:
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        assignment = []
+        known = set(pipeline_topics(settings))
+        assignment: list[TopicPartition] = []
+        watched: list[str] = []
         for topic in topics:
-            try:
-                metadata = consumer.list_topics(topic, timeout=10)
-            except KafkaException as exc:
-                raise GlanceKafkaError(
-                    f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0].str()}"
-                ) from None
-            described = metadata.topics.get(topic)
-            if described is None or described.error is not None or not described.partitions:
-                if skip_missing:
-                    continue
-                raise GlanceKafkaError(
+            partitions = partitions_of(topic)
+            if partitions is not None:
+                assignment += [TopicPartition(topic, p, start) for p in partitions]
+            elif topic in known:
+                watched.append(topic)
+            elif not skip_missing:
+                raise TopicNotFound(
                     f"topic {topic} does not exist on {settings.bootstrap_servers}")
-            assignment += [TopicPartition(topic, p, start) for p in described.partitions]
-        if not assignment:
+        if not assignment and not watched:
             return
         consumer.assign(assignment)
         seen = 0
-        last = time.monotonic()
+        last = looked = time.monotonic()
         while max_records is None or seen < max_records:
+            if watched and time.monotonic() - looked >= WATCH_EVERY:
+                looked = time.monotonic()
+                for topic in list(watched):
+                    partitions = partitions_of(topic)
+                    if partitions is not None:  # created since: all of it is new
+                        watched.remove(topic)
+                        consumer.incremental_assign(
+                            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
             msg = consumer.poll(0.1)
             if msg is None:
                 if time.monotonic() - last > idle_timeout:

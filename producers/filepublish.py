@@ -1,0 +1,266 @@
+"""`glance-kafka publish`: JSON lines to Kafka, with an account of every line when it ends.
+
+Each line read is tracked until the broker confirms it (on its topic, or on the dead-letter topic
+with a reason). Whatever is not confirmed when the run ends (Kafka away past the message
+timeout, or SIGTERM/Ctrl-C and the grace period ran out) is written, as the original lines, to a
+file named on stderr, so `glance-kafka publish THAT-FILE` sends exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from confluent_kafka import KafkaError, Message
+
+from .exceptions import (
+    BrokerError,
+    DeliveryError,
+    GlanceKafkaError,
+    InputError,
+    InvalidNotification,
+    QueueFull,
+)
+from .publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two progress lines on a terminal.
+PROGRESS_EVERY = 1.0
+#: How long one attempt waits for room in a full local queue before looking at signals again.
+QUEUE_WAIT = 0.5
+
+
+def read_lines(path: str) -> Iterator[bytes]:
+    """The non-empty lines of `path` (- for stdin); InputError if it cannot be opened (now) or
+    read (later)."""
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return _stripped(stream, path)
+
+
+def _stripped(stream: Any, path: str) -> Iterator[bytes]:
+    with stream:
+        try:
+            for line in stream:
+                line = line.strip()
+                if line:
+                    yield line
+        except OSError as exc:
+            raise InputError(f"reading {path} failed: {exc.strerror}") from None
+
+
+class _Interrupted(Exception):
+    """A signal while blocked on input: stop reading (a publish is never cut in half)."""
+
+
+@dataclass
+class Ledger:
+    """Every line read, until the broker confirms it."""
+
+    dlq_topic: str
+    read: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    #: Lines read and not yet confirmed, by read order (sequence number).
+    pending: dict[int, bytes] = field(default_factory=dict)
+
+    def add(self, line: bytes) -> Any:
+        """Note a line; returns its delivery callback."""
+        seq = self.read
+        self.read += 1
+        self.pending[seq] = line
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                self.failed += 1
+            elif self.pending.pop(seq, None) is not None:
+                if msg.topic() == self.dlq_topic:
+                    self.dead_lettered += 1
+                else:
+                    self.delivered += 1
+
+        return on_delivery
+
+
+class Progress:
+    """One self-overwriting line on a terminal; nothing at all when stderr is not one."""
+
+    def __init__(self, stream: TextIO, ledger: Ledger) -> None:
+        self.stream = stream
+        self.ledger = ledger
+        self.enabled = stream.isatty()
+        self.started = self.last = time.monotonic()
+        self.last_read = 0
+        self.shown = False
+
+    def tick(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY:
+            return
+        rate = (self.ledger.read - self.last_read) / max(now - self.last, 1e-6)
+        self.last, self.last_read = now, self.ledger.read
+        ledger = self.ledger
+        self.stream.write(f"\r{ledger.read} read, {rate:.0f} records/s, {ledger.delivered} "
+                          f"delivered, {ledger.dead_lettered} dead-lettered, "
+                          f"{len(ledger.pending)} in flight\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+@dataclass
+class Outcome:
+    ledger: Ledger
+    signal: int | None = None
+    undelivered_file: Path | None = None
+    #: The input broke off midway; what was read before is accounted for all the same.
+    input_error: InputError | None = None
+
+
+class FilePublish:
+    """One publish run: read, publish, wait for confirmations, account for every line."""
+
+    def __init__(self, publisher: Publisher, *, grace: float, undelivered_path: Path | None,
+                 stream: TextIO = sys.stderr) -> None:
+        self.publisher = publisher
+        self.grace = grace
+        self.undelivered_path = undelivered_path
+        self.stream = stream
+        self.ledger = Ledger(publisher.settings.dlq_topic)
+        self.progress = Progress(stream, self.ledger)
+        self.signal: int | None = None
+        self.deadline: float | None = None
+        self._interruptible = False
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # a second one: stop waiting now
+            self.deadline = time.monotonic()
+        self.signal = signum
+        if self._interruptible:
+            raise _Interrupted
+
+    def run(self, lines: Iterable[bytes]) -> Outcome:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        input_error = None
+        try:
+            try:
+                self._publish_all(iter(lines))
+            except _Interrupted:
+                pass
+            except InputError as exc:
+                input_error = exc
+            finally:
+                self._interruptible = False
+            self._drain()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.progress.clear()
+        return Outcome(self.ledger, self.signal, self._write_undelivered(), input_error)
+
+    def _publish_all(self, lines: Iterator[bytes]) -> None:
+        ledger, publisher = self.ledger, self.publisher
+        while self.signal is None:
+            self._interruptible = True
+            line = next(lines, None)
+            self._interruptible = False
+            if line is None:
+                return
+            on_delivery = ledger.add(line)
+            while True:
+                try:
+                    publisher.publish(line, on_delivery=on_delivery)
+                except QueueFull:  # Kafka slow or away: wait for room, unless told to stop
+                    if self.signal is not None:
+                        return
+                    continue
+                except InvalidNotification as exc:  # on the dead-letter topic, with its reason
+                    log.info("dead-lettered: %s", exc)
+                except DeliveryError as exc:  # refused outright: stays pending, so undelivered
+                    log.error("%s", exc)
+                break
+            self.progress.tick()
+
+    def _drain(self) -> None:
+        """Wait for confirmations: until none is outstanding, or the grace after a signal ends."""
+        producer = self.publisher.producer
+        announced = False
+        while len(producer) and self.ledger.pending:
+            if self.signal is not None:
+                if self.deadline is None:
+                    self.deadline = time.monotonic() + self.grace
+                if not announced:
+                    self.progress.clear()
+                    print(f"stopping ({signal.Signals(self.signal).name}): waiting up to "
+                          f"{self.grace:g} s for {len(self.ledger.pending)} records in flight",
+                          file=self.stream, flush=True)
+                    announced = True
+                if time.monotonic() >= self.deadline:
+                    break
+            producer.flush(0.2)
+            self.progress.tick()
+        if len(producer):
+            # Given up on: their callbacks fire now (as failures), and the producer closes fast.
+            producer.purge()
+            producer.poll(0.1)
+
+    def _write_undelivered(self) -> Path | None:
+        pending = self.ledger.pending
+        if not pending:
+            return None
+        path = self.undelivered_path or Path(
+            f"glance-kafka-undelivered-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl")
+        try:
+            with open(path, "wb") as out:
+                for seq in sorted(pending):
+                    out.write(pending[seq] + b"\n")
+        except OSError as exc:
+            raise GlanceKafkaError(
+                f"{len(pending)} records were not delivered, and writing them to {path} failed "
+                f"({exc.strerror}); choose a writable --undelivered-file") from None
+        return path
+
+
+def report(outcome: Outcome, publisher: Publisher, stream: TextIO, strict: bool) -> int:
+    """The summary line; returns the exit code, or raises the error that says why lines are left."""
+    ledger = outcome.ledger
+    stats = publisher.stats
+    reasons = ", ".join(f"{r}={n}" for r, n in sorted(stats.dead_letters_by_reason.items()))
+    undelivered = len(ledger.pending)
+    print(f"read {ledger.read}, delivered {ledger.delivered}, dead-lettered "
+          f"{ledger.dead_lettered}"
+          + (f" ({reasons}) to {publisher.settings.dlq_topic}"
+             if reasons and ledger.dead_lettered else "")
+          + f", not delivered {undelivered}"
+          + (f" (stopped by {signal.Signals(outcome.signal).name})" if outcome.signal else ""),
+          file=stream, flush=True)
+    if undelivered:
+        where = (f"{undelivered} records not delivered; their lines are in "
+                 f"{outcome.undelivered_file} (publish that file to send them)")
+        if publisher.reachability.down:
+            raise BrokerError(f"cannot reach Kafka at {publisher.settings.bootstrap_servers} "
+                              f"({publisher.reachability.reason}): {where}")
+        raise DeliveryError(where)
+    if outcome.input_error is not None:
+        raise outcome.input_error
+    if outcome.signal is not None:
+        return 128 + outcome.signal
+    return 1 if strict and ledger.dead_lettered else 0
