@@ -12,10 +12,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any, TextIO
 
 from confluent_kafka import KafkaError, Message
@@ -59,8 +61,19 @@ def _stripped(stream: Any, path: str) -> Iterator[bytes]:
             raise InputError(f"reading {path} failed: {exc.strerror}") from None
 
 
-class _Interrupted(Exception):
-    """A signal while blocked on input: stop reading (a publish is never cut in half)."""
+#: What the reading thread puts last on its queue.
+_END = object()
+
+
+def _read_into(lines: Iterable[bytes], queue: Queue[Any]) -> None:
+    """Runs on its own thread, so a blocked read never keeps the main thread from polling
+    deliveries, drawing progress or hearing a signal."""
+    try:
+        for line in lines:
+            queue.put(line)
+    except InputError as exc:
+        queue.put(exc)
+    queue.put(_END)
 
 
 @dataclass
@@ -139,36 +152,29 @@ class FilePublish:
     """One publish run: read, publish, wait for confirmations, account for every line."""
 
     def __init__(self, publisher: Publisher, *, grace: float, undelivered_path: Path | None,
-                 stream: TextIO = sys.stderr) -> None:
+                 stream: TextIO | None = None) -> None:
         self.publisher = publisher
         self.grace = grace
         self.undelivered_path = undelivered_path
-        self.stream = stream
+        self.stream = stream = stream or sys.stderr
         self.ledger = Ledger(publisher.settings.dlq_topic)
         self.progress = Progress(stream, self.ledger)
         self.signal: int | None = None
         self.deadline: float | None = None
-        self._interruptible = False
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.signal is not None:  # a second one: stop waiting now
             self.deadline = time.monotonic()
         self.signal = signum
-        if self._interruptible:
-            raise _Interrupted
 
     def run(self, lines: Iterable[bytes]) -> Outcome:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         input_error = None
         try:
             try:
-                self._publish_all(iter(lines))
-            except _Interrupted:
-                pass
+                self._publish_all(lines)
             except InputError as exc:
                 input_error = exc
-            finally:
-                self._interruptible = False
             self._drain()
         finally:
             for sig, handler in previous.items():
@@ -176,14 +182,22 @@ class FilePublish:
             self.progress.clear()
         return Outcome(self.ledger, self.signal, self._write_undelivered(), input_error)
 
-    def _publish_all(self, lines: Iterator[bytes]) -> None:
+    def _publish_all(self, lines: Iterable[bytes]) -> None:
         ledger, publisher = self.ledger, self.publisher
+        queue: Queue[Any] = Queue(maxsize=10_000)
+        threading.Thread(target=_read_into, args=(lines, queue), name="publish-input",
+                         daemon=True).start()
         while self.signal is None:
-            self._interruptible = True
-            line = next(lines, None)
-            self._interruptible = False
-            if line is None:
+            try:
+                line = queue.get(timeout=0.2)
+            except Empty:  # waiting for input: deliveries and progress go on
+                publisher.poll(0)
+                self.progress.tick()
+                continue
+            if line is _END:
                 return
+            if isinstance(line, InputError):
+                raise line
             on_delivery = ledger.add(line)
             while True:
                 try:

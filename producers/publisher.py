@@ -40,6 +40,8 @@ DLQ_HEADROOM = 16_384
 #: Called once per record when the broker has (or has definitely not) taken it.
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+
 #: Producer settings that make delivery safe; user -X settings may tune the rest.
 SAFE_PRODUCER_DEFAULTS = {
     "enable.idempotence": "true",
@@ -217,7 +219,7 @@ class Publisher:
                 self._unreported.append(error)
                 if len(self.stats.errors) < 100:
                     self.stats.errors.append(error)
-        if err is not None:
+        if err is not None and err.code() not in _PURGED:  # a purge is the caller's own doing
             log.error("delivery to %s failed: %s", msg.topic(), err.str())
         if self._user_callback is not None:
             self._user_callback(err, msg)
