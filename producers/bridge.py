@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from .codec import parse_notification
 from .config import Settings
-from .exceptions import InvalidNotification
+from .exceptions import DeliveryError, InvalidNotification
+from .liveness import Liveness, librdkafka_answers
 from .publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,14 @@ class Bridge:
         if self.options.source_bootstrap_servers:
             consumer_conf["bootstrap.servers"] = self.options.source_bootstrap_servers
         consumer_conf["group.id"] = self.options.group_id
+        #: /healthz: the poll loop turns, and the source cluster answers the consumer's requests.
+        self.liveness = Liveness(settings.liveness_timeout_seconds, ("poll loop", "consumer"))
+        consumer_conf["statistics.interval.ms"] = int(
+            min(5.0, max(0.5, settings.liveness_timeout_seconds / 4)) * 1000)
+        consumer_conf["stats_cb"] = librdkafka_answers(lambda: self.liveness.beat("consumer"))
         self.consumer = Consumer(consumer_conf)
         self.stopping = threading.Event()
+        self._stop_deadline: float | None = None
         self.assigned = False
         self.records = Counter(
             "glance_bridge_records_total",
@@ -80,12 +88,35 @@ class Bridge:
                 batch = self.consumer.consume(self.options.batch_size, timeout=0.5)
                 if batch:
                     self._process(batch)
+                self.liveness.beat("poll loop")
         finally:
-            self.publisher.producer.flush(30)
+            left = self.publisher.producer.flush(self._grace_left())
+            if left:
+                log.warning("stopped with %d records not delivered: their offsets are not "
+                            "committed, so they are read again at the next start", left)
             self.consumer.close()
 
+    def healthy(self) -> bool:
+        return self.liveness.healthy()
+
     def stop(self) -> None:
+        """Stop after the batch in flight, waiting for its delivery for the grace period at most."""
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         self.stopping.set()
+
+    def _grace_left(self) -> float:
+        if self._stop_deadline is None:
+            return self.settings.shutdown_grace_seconds
+        return max(0.0, self._stop_deadline - time.monotonic())
+
+    def _flush(self) -> None:
+        """publisher.flush() in slices, so a stop ends the wait when the grace period ends."""
+        producer = self.publisher.producer
+        while producer.flush(0.5 if not self.stopping.is_set() else min(0.5, self._grace_left())):
+            if self.stopping.is_set() and not self._grace_left():
+                raise DeliveryError(f"stopped with {len(producer)} records not delivered")
+        self.publisher.flush(0)  # raises for records that failed
 
     def _process(self, batch: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}
@@ -99,7 +130,7 @@ class Bridge:
             offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
         # Commit only what is delivered: a DeliveryError leaves the batch uncommitted, to be
         # read again by whoever owns the partitions next.
-        self.publisher.flush()
+        self._flush()
         if offsets:
             self.consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],

@@ -195,7 +195,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     server = None
     if args.metrics_port is not None:
         server = StatusServer(args.host, args.metrics_port, registry,
-                              ready=lambda: bridge.assigned).start()
+                              ready=lambda: bridge.assigned, healthy=bridge.healthy).start()
         print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
     _stop_on_signals(bridge.stop)
     try:

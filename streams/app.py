@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import tempfile
 import time
@@ -20,6 +21,7 @@ from faust.types import TP
 from producers.config import Settings
 from producers.contract import DOCUMENTED_TYPES
 from producers.deadletter import dead_letter_headers
+from producers.liveness import Liveness
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics
 
@@ -69,6 +71,8 @@ class Pipeline:
     batches: int = 0
     replayed: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: /healthz: the event loop turns and the broker answers the consumer (streams.worker).
+    liveness: Liveness = field(default_factory=lambda: Liveness(60.0, ("event loop", "consumer")))
 
     def track(self, write: asyncio.Future[int],
               offsets: dict[tuple[str, int], int]) -> asyncio.Future[int] | None:
@@ -175,6 +179,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                                                               settings.dlq_topic]
     ensure_topics(settings, topics)
     partitions = source_partitions(settings, topics)
+    liveness = Liveness(settings.liveness_timeout_seconds, ("event loop", "consumer"))
     app = BatchingApp(
         f"{settings.topic_prefix}streams",
         broker=_broker_urls(settings.bootstrap_servers),
@@ -188,6 +193,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         fetch_wait_ms=options.fetch_wait_ms,
+        kafka_answered=lambda: liveness.beat("consumer"),
         web_enabled=True,
         web_bind=options.host,
         web_host=options.host,
@@ -208,7 +214,8 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     writer = ChangelogWriter(settings, table.changelog_topic.get_topic_name())
     aggregator = Aggregator(rows, AvroCodec(settings), dedupe_window=options.dedupe_window,
                             observers=[Inventory(rows)])
-    pipeline = Pipeline(app, table, aggregator, topics, settings, rows=rows, writer=writer)
+    pipeline = Pipeline(app, table, aggregator, topics, settings, rows=rows, writer=writer,
+                        liveness=liveness)
 
     async def on_batch(records: list[Any], stamp: FetchStamp) -> None:
         async with pipeline.lock:
@@ -275,6 +282,11 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         aggregator.forget()
 
+    @app.timer(interval=1.0)
+    async def heartbeat() -> None:
+        liveness.beat("event loop")
+        _wedge_if_asked()
+
     @app.timer(interval=options.commit_seconds)
     async def commit_offsets() -> None:
         if not app.rebalancing:
@@ -302,6 +314,14 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
                          for name, series in sums.items()})
 
     return pipeline
+
+
+def _wedge_if_asked() -> None:
+    """Tests only: block the event loop while the file GLANCE_KAFKA_TEST_WEDGE_FILE exists,
+    the way a CPU-bound bug or a blocking call would, to see /healthz notice."""
+    path = os.environ.get("GLANCE_KAFKA_TEST_WEDGE_FILE")
+    while path and os.path.exists(path):
+        time.sleep(0.1)  # noqa: ASYNC251 - blocking the loop is the point
 
 
 def project_summary(pipeline: Pipeline, project: str, now: float | None = None) -> dict[str, Any]:

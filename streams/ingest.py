@@ -38,7 +38,24 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # arrives, the embedded broker only when the wait expires, so at low rates every record
         # waited up to 1.5 s there. The fetcher is built from this attribute in start().
         consumer._fetch_max_wait_ms = self.app.fetch_wait_ms  # type: ignore[attr-defined]
+        _note_answers(consumer, self.app.kafka_answered)  # type: ignore[attr-defined]
         return consumer
+
+
+def _note_answers(consumer: aiokafka.AIOKafkaConsumer, answered: Callable[[], None]) -> None:
+    """Call `answered` on every response the consumer's client gets (fetches, heartbeats,
+    metadata): /healthz tells a consumer the broker no longer answers from an idle one, whose
+    long polls are answered every fetch_wait_ms. aiokafka has no hook for it, so the client's one
+    send coroutine is wrapped."""
+    client = consumer._client
+    send = client.send
+
+    async def send_noting_answers(*args: Any, **kwargs: Any) -> Any:
+        response = await send(*args, **kwargs)
+        answered()
+        return response
+
+    client.send = send_noting_answers
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -133,9 +150,12 @@ class BatchingApp(faust.App):
     revocations: int = 0
     fetch_wait_ms: int
 
-    def __init__(self, *args: Any, fetch_wait_ms: int = 100, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_wait_ms: int = 100,
+                 kafka_answered: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fetch_wait_ms = fetch_wait_ms
+        #: Called (on the consumer's thread) whenever the broker answers the consumer.
+        self.kafka_answered = kafka_answered
 
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)

@@ -41,7 +41,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     _tune_gc()
     pipeline = build(settings, options)
     registry = metrics_registry(pipeline, options.project_label_limit)
-    server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready).start()
+    server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready,
+                          healthy=pipeline.liveness.healthy).start()
     print(f"stream worker: metrics on http://{args.host}:{server.port}/metrics, "
           f"views on http://{args.host}:{options.web_port}/projects/<project>/", file=sys.stderr,
           flush=True)
