@@ -67,11 +67,15 @@ class Reachability:
             if self._other.filter(record):
                 self.log.handle(record)
             return
+        self.failed(text)
+
+    def failed(self, reason: str) -> None:
+        """One failed attempt to talk to the cluster, for whatever reason."""
         now = time.monotonic()
         with self._lock:
             new_outage = self.down_since is None or now - self.last_error > OUTAGE_GAP
             self.last_error = now
-            self.reason = text
+            self.reason = reason
             if new_outage:
                 self.down_since = self.last_report = now
             elif now - self.last_report >= REPORT_EVERY:
@@ -80,10 +84,10 @@ class Reachability:
                 return
             since = now - self.down_since
         if new_outage:
-            self.log.warning("cannot reach %s (%s); retrying until it answers", self.where, text)
+            self.log.warning("cannot reach %s (%s); retrying until it answers", self.where, reason)
         else:
             self.log.warning("%s still unreachable after %.0f s (%s); still retrying",
-                             self.where, since, text)
+                             self.where, since, reason)
 
     def answered(self) -> None:
         """The cluster took a request (a delivery report, a fetched record)."""
@@ -129,3 +133,40 @@ class FoldRepeats(logging.Filter):
 
 
 LOGGER.addFilter(FoldRepeats())
+
+#: aiokafka's (the stream worker's Kafka client's) lines that mean "cannot talk to the cluster".
+_AIOKAFKA_OUTAGE = re.compile(
+    r"Unable connect to node|Unable to update metadata|Connect call failed|NodeNotReadyError|"
+    r"KafkaConnectionError|Group Coordinator Request failed|arking (the )?coordinator dead|"
+    r"Heartbeat session expired|Heartbeat send request failed|GroupCoordinatorNotAvailable|"
+    r"RequestTimedOutError|Coordinator.* not available")
+AIOKAFKA_LOGGERS = (
+    "aiokafka", "aiokafka.conn", "aiokafka.cluster", "aiokafka.consumer.consumer",
+    "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator",
+    "aiokafka.producer.producer", "aiokafka.producer.sender")
+
+
+class _AiokafkaOutageLines(logging.Filter):
+    """aiokafka's outage lines become `Reachability`'s few (all of them with keep_all); the rest
+    fold."""
+
+    def __init__(self, reachability: Reachability, keep_all: bool) -> None:
+        super().__init__()
+        self.reachability = reachability
+        self.keep_all = keep_all
+        self.fold = FoldRepeats()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING and _AIOKAFKA_OUTAGE.search(text):
+            self.reachability.failed(text.strip().split(": ", 1)[-1][:200])
+            return self.keep_all
+        return self.fold.filter(record)
+
+
+def watch_aiokafka(reachability: Reachability, keep_all: bool = False) -> None:
+    """Route aiokafka's connection-failure lines in this process through `reachability`
+    (`keep_all`, for -vv: and let them through as well). Faust sets every logger to DEBUG and
+    filters at its handler, so the logger's own level cannot say whether they were asked for."""
+    for name in AIOKAFKA_LOGGERS:
+        logging.getLogger(name).addFilter(_AiokafkaOutageLines(reachability, keep_all))

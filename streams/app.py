@@ -21,6 +21,7 @@ from faust.types import TP
 from producers.config import Settings
 from producers.contract import DOCUMENTED_TYPES
 from producers.deadletter import dead_letter_headers
+from producers.kafkalog import Reachability
 from producers.liveness import Liveness
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics
@@ -73,6 +74,8 @@ class Pipeline:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: /healthz: the event loop turns and the broker answers the consumer (streams.worker).
     liveness: Liveness = field(default_factory=lambda: Liveness(60.0, ("event loop", "consumer")))
+    #: The consumer's outages, as a few log lines (producers.kafkalog.watch_aiokafka).
+    reachability: Reachability = field(default_factory=lambda: Reachability("?"))
 
     def track(self, write: asyncio.Future[int],
               offsets: dict[tuple[str, int], int]) -> asyncio.Future[int] | None:
@@ -180,6 +183,12 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     ensure_topics(settings, topics)
     partitions = source_partitions(settings, topics)
     liveness = Liveness(settings.liveness_timeout_seconds, ("event loop", "consumer"))
+    reachability = Reachability(settings.bootstrap_servers, log)
+
+    def answered() -> None:
+        liveness.beat("consumer")
+        reachability.answered()
+
     app = BatchingApp(
         f"{settings.topic_prefix}streams",
         broker=_broker_urls(settings.bootstrap_servers),
@@ -193,7 +202,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         fetch_wait_ms=options.fetch_wait_ms,
-        kafka_answered=lambda: liveness.beat("consumer"),
+        kafka_answered=answered,
         web_enabled=True,
         web_bind=options.host,
         web_host=options.host,
@@ -215,7 +224,7 @@ def build(settings: Settings, options: StreamOptions) -> Pipeline:
     aggregator = Aggregator(rows, AvroCodec(settings), dedupe_window=options.dedupe_window,
                             observers=[Inventory(rows)])
     pipeline = Pipeline(app, table, aggregator, topics, settings, rows=rows, writer=writer,
-                        liveness=liveness)
+                        liveness=liveness, reachability=reachability)
 
     async def on_batch(records: list[Any], stamp: FetchStamp) -> None:
         async with pipeline.lock:

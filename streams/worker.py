@@ -14,6 +14,7 @@ from prometheus_client.core import Metric
 
 from producers.config import Settings
 from producers.http import StatusServer
+from producers.kafkalog import watch_aiokafka
 
 from .app import Pipeline, StreamOptions, build
 from .collector import TableCollector, computed
@@ -40,6 +41,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
                             project_label_limit=args.project_label_limit)
     _tune_gc()
     pipeline = build(settings, options)
+    watch_aiokafka(pipeline.reachability, keep_all=args.verbose >= 2)
     registry = metrics_registry(pipeline, options.project_label_limit)
     server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready,
                           healthy=pipeline.liveness.healthy).start()

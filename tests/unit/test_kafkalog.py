@@ -1,0 +1,63 @@
+"""An outage is one line, then one a minute, then "reachable again"; not a line per reconnect."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from confluent_kafka import KafkaError
+
+from producers import kafkalog
+from producers.kafkalog import FoldRepeats, Reachability
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_outage_is_reported_once_then_once_a_minute_then_its_end(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(kafkalog.time, "monotonic", clock)
+    reach = Reachability("kafka-1:9092", logging.getLogger("test.reach"))
+    refused = KafkaError(KafkaError._TRANSPORT, "kafka-1:9092/bootstrap: Connect to ipv4#10.0.0.1:"
+                         "9092 failed: Connection refused (after 0ms in state CONNECT)")
+    with caplog.at_level(logging.WARNING, logger="test.reach"):
+        for _ in range(150 * 4):  # librdkafka's pace: about 4 a second, for 150 s
+            reach.on_error(refused)
+            reach.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+            clock.now += 0.25
+        reach.answered()
+        reach.answered()
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot reach Kafka at kafka-1:9092 (Connect to ipv4#10.0.0.1:9092 failed: Connection "
+        "refused); retrying until it answers",
+        "Kafka at kafka-1:9092 still unreachable after 60 s (Connect to ipv4#10.0.0.1:9092 failed: "
+        "Connection refused); still retrying",
+        "Kafka at kafka-1:9092 still unreachable after 120 s (Connect to ipv4#10.0.0.1:9092 "
+        "failed: Connection refused); still retrying",
+        "reached Kafka at kafka-1:9092 again after 150 s",
+    ]
+
+
+def test_librdkafka_connect_failures_are_left_to_the_error_callback_and_repeats_fold(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(kafkalog.time, "monotonic", clock)
+    fold = FoldRepeats(window=60)
+
+    def record(name: str, args: tuple[str, ...]) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 0, "%s [%s] %s", args, None)
+
+    fail = ("FAIL", "rdkafka#producer-1", "b/bootstrap: Connect to ipv4#10.0.0.1:9092 failed")
+    assert not fold.filter(record("librdkafka", fail))
+    other = ("REQTMOUT", "rdkafka#producer-1", "[thrd:b/1]: b/1: Timed out 1 in-flight request")
+    passed = []
+    for _ in range(70):
+        passed.append(fold.filter(record("librdkafka", other)))
+        clock.now += 1
+    assert passed.count(True) == 2  # the first, and the first after the window, with a count
