@@ -21,10 +21,12 @@ from prometheus_client import CollectorRegistry, Counter
 from .codec import parse_notification
 from .config import Settings
 from .exceptions import DeliveryError, InvalidNotification
+from .kafkalog import FoldRepeats
 from .liveness import Liveness, librdkafka_answers
 from .publisher import Publisher
 
 log = logging.getLogger(__name__)
+log.addFilter(FoldRepeats())
 
 DEFAULT_SOURCE_TOPICS = ("notifications.info", "notifications.warn", "notifications.error")
 CONSUMER_DEFAULTS = {
@@ -63,7 +65,17 @@ class Bridge:
         self.liveness = Liveness(settings.liveness_timeout_seconds, ("poll loop", "consumer"))
         consumer_conf["statistics.interval.ms"] = int(
             min(5.0, max(0.5, settings.liveness_timeout_seconds / 4)) * 1000)
-        consumer_conf["stats_cb"] = librdkafka_answers(lambda: self.liveness.beat("consumer"))
+        # One cluster: one account of its outages, ended by the consumer's answers too.
+        shared = None if self.options.source_bootstrap_servers else self.publisher.reachability
+        if shared is not None:
+            consumer_conf["error_cb"] = shared.on_error
+
+        def answered() -> None:
+            self.liveness.beat("consumer")
+            if shared is not None:
+                shared.answered()
+
+        consumer_conf["stats_cb"] = librdkafka_answers(answered)
         self.consumer = Consumer(consumer_conf)
         self.stopping = threading.Event()
         self._stop_deadline: float | None = None
@@ -123,7 +135,10 @@ class Bridge:
         for msg in batch:
             err = msg.error()
             if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    # oslo.messaging creates notifications.warn/.error with their first message
+                    log.info("source topic not there yet: %s", err.str())
+                elif err.code() != KafkaError._PARTITION_EOF:
                     log.warning("source error: %s", err.str())
                 continue
             self._forward(msg)
