@@ -130,16 +130,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
 # -- publish ----------------------------------------------------------------------------------
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .filepublish import FilePublish, read_lines, report
+    from .filepublish import FilePublish, open_input, report
     from .publisher import Publisher
 
     settings = settings_from(args)
+    source = open_input(args.file)  # a missing file fails before anything connects
     # Short waits for room in a full queue, so a signal is seen within half a second.
     publisher = Publisher(settings, source="publish", buffer_full_timeout=0.5)
     run = FilePublish(publisher, grace=settings.shutdown_grace_seconds,
                       undelivered_path=Path(args.undelivered_file) if args.undelivered_file
                       else None)
-    outcome = run.run(read_lines(args.file))
+    outcome = run.run(source)
     return report(outcome, publisher, sys.stderr, args.strict)
 
 

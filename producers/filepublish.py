@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
+from queue import Empty, Full, Queue
 from typing import Any, TextIO
 
 from confluent_kafka import KafkaError, Message
@@ -40,40 +41,57 @@ PROGRESS_EVERY = 1.0
 QUEUE_WAIT = 0.5
 
 
-def read_lines(path: str) -> Iterator[bytes]:
-    """The non-empty lines of `path` (- for stdin); InputError if it cannot be opened (now) or
-    read (later)."""
+#: Bytes per read: a chunk's lines travel to the publishing thread together.
+CHUNK = 1 << 16
+
+
+@dataclass
+class Input:
+    """Where lines come from: chunks of them, and whether a read can wait for a writer."""
+
+    chunks: Iterator[list[bytes]]
+    #: A pipe or a terminal (not a regular file): read on a thread, so waiting for input never
+    #: stops deliveries, progress or signals.
+    may_block: bool
+
+
+def open_input(path: str) -> Input:
+    """The non-empty lines of `path` (- for stdin) in chunks, each as soon as it was read;
+    InputError if it cannot be opened (now) or read (later)."""
     try:
-        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        # Unbuffered: a read returns what a pipe or terminal has, without waiting for a full chunk.
+        stream = (getattr(sys.stdin.buffer, "raw", sys.stdin.buffer) if path == "-"
+                  else open(path, "rb", buffering=0))  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return _stripped(stream, path)
+    try:
+        regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):  # no file descriptor (an in-memory stream): may as well block
+        regular = False
+    return Input(_chunks(stream, path), may_block=not regular)
 
 
-def _stripped(stream: Any, path: str) -> Iterator[bytes]:
+def _chunks(stream: Any, path: str) -> Iterator[list[bytes]]:
     with stream:
-        try:
-            for line in stream:
-                line = line.strip()
-                if line:
-                    yield line
-        except OSError as exc:
-            raise InputError(f"reading {path} failed: {exc.strerror}") from None
+        tail = b""
+        while True:
+            try:
+                data = stream.read(CHUNK)
+            except OSError as exc:
+                raise InputError(f"reading {path} failed: {exc.strerror}") from None
+            if not data:
+                break
+            lines = (tail + data).split(b"\n")
+            tail = lines.pop()
+            chunk = [line for line in map(bytes.strip, lines) if line]
+            if chunk:
+                yield chunk
+        if tail.strip():
+            yield [tail.strip()]
 
 
 #: What the reading thread puts last on its queue.
 _END = object()
-
-
-def _read_into(lines: Iterable[bytes], queue: Queue[Any]) -> None:
-    """Runs on its own thread, so a blocked read never keeps the main thread from polling
-    deliveries, drawing progress or hearing a signal."""
-    try:
-        for line in lines:
-            queue.put(line)
-    except InputError as exc:
-        queue.put(exc)
-    queue.put(_END)
 
 
 @dataclass
@@ -161,20 +179,25 @@ class FilePublish:
         self.progress = Progress(stream, self.ledger)
         self.signal: int | None = None
         self.deadline: float | None = None
+        self._handover = threading.Lock()
+        self._reading_stopped = False
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.signal is not None:  # a second one: stop waiting now
             self.deadline = time.monotonic()
         self.signal = signum
 
-    def run(self, lines: Iterable[bytes]) -> Outcome:
+    def run(self, source: Input) -> Outcome:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         input_error = None
         try:
+            chunks = self._from_thread(source.chunks) if source.may_block else source.chunks
             try:
-                self._publish_all(lines)
+                self._publish_all(chunks)
             except InputError as exc:
                 input_error = exc
+            finally:
+                chunks.close()  # hands what the thread has read over as unsent; closes the file
             self._drain()
         finally:
             for sig, handler in previous.items():
@@ -182,36 +205,89 @@ class FilePublish:
             self.progress.clear()
         return Outcome(self.ledger, self.signal, self._write_undelivered(), input_error)
 
-    def _publish_all(self, lines: Iterable[bytes]) -> None:
-        ledger, publisher = self.ledger, self.publisher
-        queue: Queue[Any] = Queue(maxsize=10_000)
-        threading.Thread(target=_read_into, args=(lines, queue), name="publish-input",
-                         daemon=True).start()
-        while self.signal is None:
-            try:
-                line = queue.get(timeout=0.2)
-            except Empty:  # waiting for input: deliveries and progress go on
-                publisher.poll(0)
+    def _publish_all(self, chunks: Iterable[list[bytes]]) -> None:
+        for chunk in chunks:
+            for i, line in enumerate(chunk):
+                if self.signal is not None:
+                    return self._unsent(chunk[i:])
+                if not self._publish(line):
+                    return self._unsent(chunk[i + 1:])
                 self.progress.tick()
-                continue
-            if line is _END:
-                return
-            if isinstance(line, InputError):
-                raise line
-            on_delivery = ledger.add(line)
-            while True:
+            if self.signal is not None:
+                return None
+        return None
+
+    def _unsent(self, lines: Iterable[bytes]) -> None:
+        """Lines read but never handed to Kafka (stopped first): undelivered, like the rest."""
+        for line in lines:
+            self.ledger.add(line)
+
+    def _from_thread(self, chunks: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
+        """The chunks, read on a thread; polls deliveries and draws progress while none comes.
+
+        When a signal stops it, every chunk the thread has read goes to the ledger as unsent,
+        so nothing read from a pipe is lost on the way out.
+        """
+        queue: Queue[Any] = Queue(maxsize=64)
+
+        def read() -> None:
+            try:
+                for chunk in chunks:
+                    while True:
+                        with self._handover:
+                            if self._reading_stopped:
+                                return self._unsent(chunk)
+                            try:
+                                queue.put_nowait(chunk)
+                                break
+                            except Full:
+                                pass
+                        time.sleep(0.01)
+            except InputError as exc:
+                queue.put(exc)
+            queue.put(_END)
+            return None
+
+        threading.Thread(target=read, name="publish-input", daemon=True).start()
+        try:
+            while self.signal is None:
                 try:
-                    publisher.publish(line, on_delivery=on_delivery)
-                except QueueFull:  # Kafka slow or away: wait for room, unless told to stop
-                    if self.signal is not None:
-                        return
+                    chunk = queue.get(timeout=0.2)
+                except Empty:
+                    self.publisher.poll(0)
+                    self.progress.tick()
                     continue
-                except InvalidNotification as exc:  # on the dead-letter topic, with its reason
-                    log.info("dead-lettered: %s", exc)
-                except DeliveryError as exc:  # refused outright: stays pending, so undelivered
-                    log.error("%s", exc)
-                break
-            self.progress.tick()
+                if chunk is _END:
+                    return
+                if isinstance(chunk, InputError):
+                    raise chunk
+                yield chunk
+        finally:
+            with self._handover:
+                self._reading_stopped = True
+                while True:
+                    try:
+                        chunk = queue.get_nowait()
+                    except Empty:
+                        break
+                    if isinstance(chunk, list):
+                        self._unsent(chunk)
+
+    def _publish(self, line: bytes) -> bool:
+        """Hand one line to the publisher; False if a signal came while waiting for room."""
+        on_delivery = self.ledger.add(line)
+        while True:
+            try:
+                self.publisher.publish(line, on_delivery=on_delivery)
+            except QueueFull:  # Kafka slow or away: wait for room, unless told to stop
+                if self.signal is not None:
+                    return False
+                continue
+            except InvalidNotification as exc:  # on the dead-letter topic, with its reason
+                log.info("dead-lettered: %s", exc)
+            except DeliveryError as exc:  # refused outright: stays pending, so undelivered
+                log.error("%s", exc)
+            return True
 
     def _drain(self) -> None:
         """Wait for confirmations: until none is outstanding, or the grace after a signal ends."""

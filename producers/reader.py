@@ -48,7 +48,7 @@ def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool =
     errors: list[Any] = []
     conf = dict(settings.librdkafka_config())
     conf.update({"group.id": f"glance-kafka-reader-{uuid.uuid4()}", "enable.auto.commit": "false",
-                 "enable.partition.eof": "false",
+                 "enable.partition.eof": "false", "auto.offset.reset": "earliest",
                  # A one-shot read reports the failure once, as its error; no retry narrative.
                  "error_cb": errors.append})
     consumer = Consumer(conf)
@@ -71,13 +71,13 @@ def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool =
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
         known = set(pipeline_topics(settings))
         assignment: list[TopicPartition] = []
-        watched: list[str] = []
+        watched: dict[str, set[int]] = {}
         for topic in topics:
             partitions = partitions_of(topic)
             if partitions is not None:
                 assignment += [TopicPartition(topic, p, start) for p in partitions]
             elif topic in known:
-                watched.append(topic)
+                watched[topic] = set()
             elif not skip_missing:
                 raise TopicNotFound(
                     f"topic {topic} does not exist on {settings.bootstrap_servers}")
@@ -89,12 +89,16 @@ def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool =
         while max_records is None or seen < max_records:
             if watched and time.monotonic() - looked >= WATCH_EVERY:
                 looked = time.monotonic()
-                for topic in list(watched):
-                    partitions = partitions_of(topic)
-                    if partitions is not None:  # created since: all of it is new
-                        watched.remove(topic)
+                for topic, known_partitions in watched.items():
+                    # Created since (all of it is new), maybe a partition at a time: looked at
+                    # again every time, so a partition that came later is read too.
+                    # From offset 0, not OFFSET_BEGINNING: assigned so just after a partition
+                    # took its first records, the embedded broker served them from offset 1.
+                    new = set(partitions_of(topic) or ()) - known_partitions
+                    if new:
+                        known_partitions |= new
                         consumer.incremental_assign(
-                            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+                            [TopicPartition(topic, p, 0) for p in sorted(new)])
             msg = consumer.poll(0.1)
             if msg is None:
                 if time.monotonic() - last > idle_timeout:
