@@ -14,7 +14,7 @@ import subprocess
 import time
 from types import TracebackType
 
-from .exceptions import BrokerError
+from .exceptions import BrokerError, ConfigurationError
 
 DEFAULT_PORT = 9092
 
@@ -57,7 +57,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         if port_in_use(self.port, self.host):
-            raise BrokerError(
+            raise ConfigurationError(  # exit 2, as a busy --metrics-port is
                 f"port {self.port} on {self.host} is already in use; choose another with --port")
         url = f"tcp://{self.host}:{self.port}"
         env = {k: v for k, v in os.environ.items()
