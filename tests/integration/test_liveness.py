@@ -82,7 +82,7 @@ def test_worker_healthz_follows_its_event_loop_and_the_brokers_answers(
     with running_workers(worker):
         worker.wait_ready(90)
         wait_for(lambda: _status(worker.metrics_port) == 200, 30, "healthy", worker)
-        _stays_healthy(worker.metrics_port, 5)
+        _stays_healthy(worker.metrics_port, 4)
 
         _paused_then_resumed(own_broker, worker.metrics_port, worker)
 
@@ -124,7 +124,7 @@ def test_bridge_healthz_follows_its_loop_and_the_brokers_answers(
     bridge = _Bridge(settings, tmp_path / "bridge.log")
     try:
         wait_for(lambda: _status(bridge.port) == 200, 60, "bridge healthy", bridge)
-        _stays_healthy(bridge.port, 5)
+        _stays_healthy(bridge.port, 4)
         _paused_then_resumed(own_broker, bridge.port, bridge)
         _outage_said_once(own_broker, bridge.log_path, bridge)
         bridge.process.send_signal(signal.SIGTERM)
