@@ -10,6 +10,7 @@ for it and reads it from its first record once it appears. Any other missing top
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from confluent_kafka import (
 from .config import Settings
 from .exceptions import GlanceKafkaError, TopicNotFound, from_kafka
 from .topics import pipeline_topics
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two looks for a pipeline topic that does not exist yet.
 WATCH_EVERY = 1.0
@@ -77,6 +80,8 @@ def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool =
             if partitions is not None:
                 assignment += [TopicPartition(topic, p, start) for p in partitions]
             elif topic in known:
+                log.info("%s does not exist yet (no %s published so far): waiting for it",
+                         topic, topic.removeprefix(settings.topic_prefix))
                 watched[topic] = set()
             elif not skip_missing:
                 raise TopicNotFound(
@@ -96,6 +101,8 @@ def read_topics(settings: Settings, topics: list[str], *, from_beginning: bool =
                     # took its first records, the embedded broker served them from offset 1.
                     new = set(partitions_of(topic) or ()) - known_partitions
                     if new:
+                        log.info("%s appeared (partitions %s): reading it from offset 0",
+                                 topic, sorted(new))
                         known_partitions |= new
                         consumer.incremental_assign(
                             [TopicPartition(topic, p, 0) for p in sorted(new)])

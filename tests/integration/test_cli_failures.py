@@ -137,11 +137,8 @@ def test_publish_against_unreachable_kafka_says_so_once_and_stops_on_sigterm(
     assert left.read_text().splitlines() == sent
 
     # The file publishes as it is once Kafka is back, and then everything has arrived.
-    done = subprocess.run(
-        [sys.executable, "-m", "producers", "publish", str(left), "--bootstrap-servers",
-         settings.bootstrap_servers, "--topic-prefix", settings.topic_prefix],
-        capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
+    assert main(["publish", str(left), "--bootstrap-servers", settings.bootstrap_servers,
+                 "--topic-prefix", settings.topic_prefix]) == 0
     records = all_pipeline_records(settings)
     assert len(records[settings.topic("image.send")]) == 4
     assert [m.value() for m in records[settings.dlq_topic]] == [b"not json"]
@@ -157,10 +154,14 @@ def test_consume_of_a_pipeline_topic_not_created_yet_waits_for_it(
     assert capsys.readouterr() == ("", "")
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "producers", "consume", "--topic", topic, "--timeout", "3",
+        [sys.executable, "-m", "producers", "consume", "--topic", topic, "--timeout", "3", "-v",
          *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        time.sleep(2)  # consuming, and the topic does not exist yet
+        # Watching, and the topic does not exist yet (-v says so).
+        said = [process.stderr.readline() for _ in range(1)]
+        while "does not exist yet" not in said[-1]:
+            assert said[-1] and len(said) < 50, said
+            said.append(process.stderr.readline())
         assert read_all(settings, topic, idle=0.5) == [] and process.poll() is None
         with Publisher(settings) as publisher:
             for line in _lines(3):

@@ -42,59 +42,12 @@ def _status(port: int) -> int:
         return 0
 
 
-def _stays_healthy(port: int, seconds: float) -> None:
+def _stays_healthy(ports: tuple[int, ...], seconds: float) -> None:
     """Idle for longer than the bound is not stuck."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        assert _status(port) == 200
+        assert [_status(port) for port in ports] == [200] * len(ports)
         time.sleep(0.5)
-
-
-def _paused_then_resumed(broker: EmbeddedBroker, port: int, alive: object) -> None:
-    broker.pause()
-    try:
-        wait_for(lambda: _status(port) == 503, 30, "503 with the broker paused", alive)
-    finally:
-        broker.resume()
-    wait_for(lambda: _status(port) == 200, 90, "200 once the broker answers again", alive)
-
-
-def _outage_said_once(broker: EmbeddedBroker, log: Path, alive: object) -> None:
-    """Kafka gone (connection refused from now on): one line says so, and its client's
-    reconnect attempts (several a second) add none."""
-    broker.stop()
-    wait_for(lambda: "cannot reach Kafka at" in log.read_text(errors="replace"), 30,
-             "the outage line", alive)
-    time.sleep(3)
-    after = log.read_text(errors="replace").split("cannot reach Kafka at", 1)[1].splitlines()[1:]
-    assert "cannot reach Kafka at" not in "\n".join(after)
-    assert [line for line in after if "ERROR" in line or "WARNING" in line] == []
-
-
-def test_worker_healthz_follows_its_event_loop_and_the_brokers_answers(
-        own_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(bootstrap_servers=own_broker.bootstrap_servers,
-                        topic_prefix=f"t{uuid.uuid4().hex[:8]}.glance.")
-    wedge = tmp_path / "wedge"
-    monkeypatch.setenv("GLANCE_KAFKA_LIVENESS_TIMEOUT_SECONDS", BOUND)
-    monkeypatch.setenv("GLANCE_KAFKA_TEST_WEDGE_FILE", str(wedge))
-    worker = Worker(settings, tmp_path)
-    with running_workers(worker):
-        worker.wait_ready(90)
-        wait_for(lambda: _status(worker.metrics_port) == 200, 30, "healthy", worker)
-        _stays_healthy(worker.metrics_port, 4)
-
-        _paused_then_resumed(own_broker, worker.metrics_port, worker)
-
-        wedge.touch()  # the event loop blocks (as a CPU-bound bug would)
-        try:
-            wait_for(lambda: _status(worker.metrics_port) == 503, 30, "503, loop blocked", worker)
-        finally:
-            wedge.unlink()
-        wait_for(lambda: _status(worker.metrics_port) == 200, 30, "200, loop free", worker)
-
-        _outage_said_once(own_broker, worker.log_path, worker)
-        worker.kill()  # its exit with Kafka gone is not what this test is about
 
 
 class _Bridge:
@@ -116,22 +69,61 @@ class _Bridge:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
-def test_bridge_healthz_follows_its_loop_and_the_brokers_answers(
-        own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_healthz_of_worker_and_bridge_follows_their_loops_and_the_brokers_answers(
+        own_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both on one broker of their own, so one pause (and one outage) serves both."""
     settings = Settings(bootstrap_servers=own_broker.bootstrap_servers,
                         topic_prefix=f"t{uuid.uuid4().hex[:8]}.glance.")
     ensure_topics(settings, ["notifications.info"])
+    wedge = tmp_path / "wedge"
+    monkeypatch.setenv("GLANCE_KAFKA_LIVENESS_TIMEOUT_SECONDS", BOUND)
+    monkeypatch.setenv("GLANCE_KAFKA_TEST_WEDGE_FILE", str(wedge))
+    worker = Worker(settings, tmp_path)
     bridge = _Bridge(settings, tmp_path / "bridge.log")
     try:
-        wait_for(lambda: _status(bridge.port) == 200, 60, "bridge healthy", bridge)
-        _stays_healthy(bridge.port, 4)
-        _paused_then_resumed(own_broker, bridge.port, bridge)
-        _outage_said_once(own_broker, bridge.log_path, bridge)
-        bridge.process.send_signal(signal.SIGTERM)
-        assert bridge.process.wait(timeout=30) == 0, bridge.log_tail()
+        with running_workers(worker):
+            worker.wait_ready(90)
+            for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
+                wait_for(lambda p=port: _status(p) == 200, 60, "healthy", alive)
+            _stays_healthy((worker.metrics_port, bridge.port), 4)
+
+            own_broker.pause()
+            try:
+                for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
+                    wait_for(lambda p=port: _status(p) == 503, 30, "503, broker paused", alive)
+            finally:
+                own_broker.resume()
+            for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
+                wait_for(lambda p=port: _status(p) == 200, 90, "200, broker back", alive)
+
+            wedge.touch()  # the worker's event loop blocks (as a CPU-bound bug would)
+            try:
+                wait_for(lambda: _status(worker.metrics_port) == 503, 30, "503, loop blocked",
+                         worker)
+                assert _status(bridge.port) == 200  # not the bridge's loop
+            finally:
+                wedge.unlink()
+            wait_for(lambda: _status(worker.metrics_port) == 200, 30, "200, loop free", worker)
+
+            # Kafka gone (connection refused from now on): one line says so in each log, and
+            # the clients' reconnect attempts (several a second) add none.
+            own_broker.stop()
+            for log, alive in ((worker.log_path, worker), (bridge.log_path, bridge)):
+                wait_for(lambda f=log: "cannot reach Kafka at" in f.read_text(errors="replace"),
+                         30, "the outage line", alive)
+            time.sleep(3)
+            for log in (worker.log_path, bridge.log_path):
+                after = log.read_text(errors="replace").split("cannot reach Kafka at", 1)[1]
+                later = after.splitlines()[1:]
+                assert [line for line in later if "ERROR" in line or "WARNING" in line
+                        or "cannot reach" in line] == [], log
+            worker.kill()  # its exit with Kafka gone is not what this test is about
+            bridge.process.send_signal(signal.SIGTERM)
+            assert bridge.process.wait(timeout=30) == 0, bridge.log_tail()
     finally:
         if bridge.process.poll() is None:
             bridge.process.kill()
             bridge.process.wait()
-    log = bridge.log_tail()
-    assert log.count("unhealthy: no progress of") == 1, log  # said once, not once per probe
+    for log in (worker.log_path, bridge.log_path):  # said once per change, not once per probe
+        text = log.read_text(errors="replace")
+        assert 1 <= text.count("unhealthy: no progress of") <= 4, log  # probed every 0.25 s
