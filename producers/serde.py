@@ -232,10 +232,14 @@ class AvroCodec:
                 except Exception:  # noqa: S110 - not a record it is sure of: fastavro decides
                     pass
         writer, reader, resolve_to = self._writer(self.writer_schema_id(value))
+        body = BytesIO(value[5:])
         try:
-            record = fastavro.schemaless_reader(BytesIO(value[5:]), writer, resolve_to)
+            record = fastavro.schemaless_reader(body, writer, resolve_to)
         except Exception as exc:  # fastavro raises assorted errors on corrupt bodies
             raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
+        if body.tell() != len(value) - 5:  # fastavro stops after one record, leaving the rest
+            raise InvalidNotification(
+                "decode_error", f"{len(value) - 5 - body.tell()} bytes after the Avro record")
         return record, reader  # type: ignore[return-value]
 
     def decode(self, value: bytes) -> dict[str, Any]:

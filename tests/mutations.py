@@ -155,12 +155,13 @@ UNREADABLE_BODY = b"\xfe\xff\xff\xff\x0f"
 
 def malformed_avro(good_values: list[bytes], count: int, seed: int) -> list[Malformed]:
     """`count` records a worker must refuse: wrong magic byte, unknown schema id, an unreadable
-    body, a truncated header, JSON or random bytes instead of a framed record."""
+    body, a truncated header, bytes after the record, JSON or random bytes instead of a framed
+    record."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
         value = rng.choice(good_values)
-        kind = i % 5
+        kind = i % 6
         if kind == 0:
             out.append(Malformed(bytes([rng.randrange(1, 256)]) + value[1:], "bad_framing",
                                  "magic_byte"))
@@ -173,6 +174,8 @@ def malformed_avro(good_values: list[bytes], count: int, seed: int) -> list[Malf
                                  "decode_error", "body"))
         elif kind == 3:
             out.append(Malformed(value[: rng.randrange(0, 5)], "bad_framing", "header"))
+        elif kind == 4:  # two records in one value: the second would be dropped unread
+            out.append(Malformed(value + rng.choice(good_values)[5:], "decode_error", "trailing"))
         else:
             out.append(Malformed(b'{"json": "not avro"}' if rng.random() < 0.5
                                  else bytes([rng.randrange(1, 256)]) + rng.randbytes(29),

@@ -186,7 +186,9 @@ def test_corrupt_avro_records_fail_decoding_clearly(sample: dict, noise: bytes, 
               "decode_error"),
              ((bytes([1 + noise[0] % 255]) if noise else b"\x01") + good[1:], "bad_framing"),
              (good[:1] + struct.pack(">I", schema_id) + good[5:], "unknown_schema"),
-             (good[:5] + UNREADABLE_BODY + noise, "decode_error")]
+             (good[:5] + UNREADABLE_BODY + noise, "decode_error"),
+             # bytes after the record (a second one appended, say) would be dropped unread
+             (good + noise, "decode_error" if noise else VALID)]
     for value, reason in cases:
         try:
             decoded = CODEC.decode(value)
