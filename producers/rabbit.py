@@ -113,9 +113,10 @@ class RabbitTap:
         finally:
             stevedore.setLevel(level)
         if self.conf.oslo_messaging_rabbit.rabbit_qos_prefetch_count <= 0:
-            # oslo's default, 0, lets RabbitMQ push the whole backlog into this process; two
-            # batches' worth keeps the next batch ready and the rest in RabbitMQ.
-            self.conf.set_default("rabbit_qos_prefetch_count", 2 * options.batch_size,
+            # oslo's default, 0, lets RabbitMQ push the whole backlog into this process. Four
+            # batches' worth keeps the listener's poll thread fed while a batch waits for Kafka
+            # (it sends the acks only between polls) and the rest of a backlog in RabbitMQ.
+            self.conf.set_default("rabbit_qos_prefetch_count", 4 * options.batch_size,
                                   group="oslo_messaging_rabbit")
         self.publisher = Publisher(settings, source="rabbit-tap")
         self.forwarder = Forwarder(self.publisher, options.publisher_prefix, registry)

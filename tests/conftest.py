@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
-from tests.rabbitmq import RabbitMQ
+
+if TYPE_CHECKING:  # imported by the fixture: it brings oslo.messaging along
+    from tests.rabbitmq import RabbitMQ
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +26,8 @@ def broker() -> Iterator[EmbeddedBroker]:
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
     """Debian's rabbitmq-server on free ports (started on first use, ~7 s), stopped by pid."""
+    from tests.rabbitmq import RabbitMQ
+
     with RabbitMQ(tmp_path_factory.mktemp("rabbitmq")) as node:
         yield node
 

@@ -1,4 +1,5 @@
-"""A real RabbitMQ node (Debian's rabbitmq-server) as a test subprocess, stopped by pid.
+"""A real RabbitMQ node (Debian's rabbitmq-server) as a test subprocess, stopped by pid; and
+oslo.messaging's Notifier and listeners on it, as Glance and Ceilometer use them.
 
 Debian's `/usr/sbin/rabbitmq-server` switches to the `rabbitmq` user; the script under
 /usr/lib/rabbitmq/bin runs as the caller. Every path the node writes (mnesia, logs, pid file,
@@ -16,13 +17,27 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from producers.broker import free_port
+from tests.integration.oslo_support import notify_like, spy_on_drivers
 
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # eventlet's deprecation, at oslo.messaging's import
+    import oslo_messaging
+    from oslo_config import cfg
+    from oslo_messaging import opts as oslo_opts
+
+#: What glance-api's notifier uses as publisher_id (image.<host>).
+GLANCE_PUBLISHER = "image.localhost"
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
@@ -196,3 +211,76 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+# -- oslo.messaging on the node, as Glance and Ceilometer use it ----------------------------
+
+def _conf() -> cfg.ConfigOpts:
+    """oslo.messaging options as Glance has them: control exchange `glance`."""
+    conf = cfg.ConfigOpts()
+    conf([], project="glance", default_config_files=[])
+    for group, options in oslo_opts.list_opts():
+        conf.register_opts(options, group=group)
+    conf.set_override("control_exchange", "glance")
+    return conf
+
+
+class GlanceLikeNotifier:
+    """oslo.messaging's Notifier on the rabbit transport, driver messagingv2, as glance-api sends."""
+
+    def __init__(self, url: str, topics: list[str]) -> None:
+        self.transport = oslo_messaging.get_notification_transport(_conf(), url=url)
+        self.notifier = oslo_messaging.Notifier(self.transport, publisher_id=GLANCE_PUBLISHER,
+                                                driver="messagingv2", topics=topics)
+        self.sent = spy_on_drivers(self.notifier)  # what oslo handed the driver, message_id and all
+
+    def send(self, notification: dict[str, Any]) -> None:
+        notify_like(self.notifier, notification)
+
+    def send_many(self, notifications: list[dict[str, Any]], threads: int = 8) -> None:
+        """From several threads (each publish waits for RabbitMQ's confirm), as busy glance-api
+        workers would."""
+        with ThreadPoolExecutor(threads) as pool:
+            for chunk in range(threads):
+                pool.submit(lambda c=chunk: [self.send(n) for n in notifications[c::threads]])
+
+    def close(self) -> None:
+        self.transport.cleanup()
+
+
+class BareListener:
+    """oslo.messaging's batch listener that only acknowledges, recording message_ids: on the
+    default queues (no pool) it listens as Ceilometer does."""
+
+    def __init__(self, url: str, topic: str, pool: str | None = None,
+                 batch_size: int = 100, batch_timeout: float = 0.2) -> None:
+        self.transport = oslo_messaging.get_notification_transport(_conf(), url=url)
+        self.seen: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def record(messages: list[dict[str, Any]]) -> None:
+            with lock:
+                self.seen.update(m["metadata"]["message_id"] for m in messages)
+
+        endpoint = type("Ceilometer", (), {p: staticmethod(record) for p in ("info", "warn", "error")})
+        self.server = oslo_messaging.get_batch_notification_listener(
+            self.transport, [oslo_messaging.Target(exchange="glance", topic=topic)], [endpoint()],
+            pool=pool, batch_size=batch_size, batch_timeout=batch_timeout)
+        self.server.start()
+
+    def close(self) -> None:
+        self.server.stop()
+        self.server.wait()
+        self.transport.cleanup()
+
+
+def declare_pool(url: str, topic: str, pool: str) -> None:
+    """What the tap's first start does to RabbitMQ: its pool queue, bound to <topic>.<priority>."""
+    transport = oslo_messaging.get_notification_transport(_conf(), url=url)
+    endpoint = type("Nothing", (), {p: staticmethod(lambda m: None) for p in ("info", "error")})
+    server = oslo_messaging.get_batch_notification_listener(
+        transport, [oslo_messaging.Target(exchange="glance", topic=topic)], [endpoint()], pool=pool)
+    server.start()
+    server.stop()
+    server.wait()
+    transport.cleanup()

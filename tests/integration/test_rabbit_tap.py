@@ -16,7 +16,6 @@ import threading
 import time
 import urllib.request
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,76 +31,11 @@ from producers.deadletter import ORIGIN, REASON, SOURCE, header_value
 from producers.rabbit import RabbitTap, TapOptions
 from producers.topics import ensure_topics
 from tests.glance_events import glance_notifications
-from tests.integration.oslo_support import delivered_as_sent, notify_like, spy_on_drivers
+from tests.integration.oslo_support import delivered_as_sent
 from tests.integration.test_stream_exactness import synthetic_events
 from tests.kafka_helpers import all_pipeline_records
 from tests.processes import ROOT, parse_metrics, total, wait_for
-from tests.rabbitmq import RabbitMQ
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # eventlet's deprecation, at oslo.messaging's import
-    import oslo_messaging
-    from oslo_config import cfg
-    from oslo_messaging import opts as oslo_opts
-
-GLANCE_PUBLISHER = "image.localhost"
-
-
-def _conf() -> cfg.ConfigOpts:
-    """oslo.messaging options as Glance has them: control exchange `glance`."""
-    conf = cfg.ConfigOpts()
-    conf([], project="glance", default_config_files=[])
-    for group, options in oslo_opts.list_opts():
-        conf.register_opts(options, group=group)
-    conf.set_override("control_exchange", "glance")
-    return conf
-
-
-class GlanceLikeNotifier:
-    """oslo.messaging's Notifier on the rabbit transport, driver messagingv2, as glance-api sends."""
-
-    def __init__(self, url: str, topics: list[str]) -> None:
-        self.transport = oslo_messaging.get_notification_transport(_conf(), url=url)
-        self.notifier = oslo_messaging.Notifier(self.transport, publisher_id=GLANCE_PUBLISHER,
-                                                driver="messagingv2", topics=topics)
-        self.sent = spy_on_drivers(self.notifier)  # what oslo handed the driver, message_id and all
-
-    def send(self, notification: dict[str, Any]) -> None:
-        notify_like(self.notifier, notification)
-
-    def send_many(self, notifications: list[dict[str, Any]], threads: int = 8) -> None:
-        """From several threads (each publish waits for RabbitMQ's confirm), as busy glance-api
-        workers would."""
-        with ThreadPoolExecutor(threads) as pool:
-            for chunk in range(threads):
-                pool.submit(lambda c=chunk: [self.send(n) for n in notifications[c::threads]])
-
-    def close(self) -> None:
-        self.transport.cleanup()
-
-
-class BareListener:
-    """A batch listener on the default queues (no pool), as Ceilometer listens: records ids."""
-
-    def __init__(self, url: str, topic: str) -> None:
-        self.transport = oslo_messaging.get_notification_transport(_conf(), url=url)
-        self.seen: Counter[str] = Counter()
-        lock = threading.Lock()
-
-        def record(messages: list[dict[str, Any]]) -> None:
-            with lock:
-                self.seen.update(m["metadata"]["message_id"] for m in messages)
-
-        endpoint = type("Ceilometer", (), {p: staticmethod(record) for p in ("info", "warn", "error")})
-        self.server = oslo_messaging.get_batch_notification_listener(
-            self.transport, [oslo_messaging.Target(exchange="glance", topic=topic)], [endpoint()],
-            batch_size=100, batch_timeout=0.2)
-        self.server.start()
-
-    def close(self) -> None:
-        self.server.stop()
-        self.server.wait()
-        self.transport.cleanup()
+from tests.rabbitmq import GLANCE_PUBLISHER, BareListener, GlanceLikeNotifier, RabbitMQ
 
 
 class TapThread:
@@ -161,18 +95,6 @@ def _ready(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _declare_pool(url: str, topic: str, pool: str) -> None:
-    """What the tap's first start does to RabbitMQ: its pool queue, bound to <topic>.<priority>."""
-    transport = oslo_messaging.get_notification_transport(_conf(), url=url)
-    endpoint = type("Nothing", (), {p: staticmethod(lambda m: None) for p in ("info", "error")})
-    server = oslo_messaging.get_batch_notification_listener(
-        transport, [oslo_messaging.Target(exchange="glance", topic=topic)], [endpoint()], pool=pool)
-    server.start()
-    server.stop()
-    server.wait()
-    transport.cleanup()
 
 
 @pytest.fixture
@@ -340,32 +262,36 @@ def test_tap_sigkilled_mid_backlog_of_20000_then_restarted_loses_nothing(
         running: list[subprocess.Popen[bytes]]) -> None:
     topic, pool = f"{_unique()}.notifications", _unique()
     url = rabbitmq.transport_url
-    _declare_pool(url, topic, pool)  # the tap ran once before: its queue exists and collects
     ensure_topics(settings)
-    notifier = GlanceLikeNotifier(url, [topic])
-    try:
-        notifier.send_many([{**n, "publisher_id": GLANCE_PUBLISHER}
-                            for n in synthetic_events(20_000, seed=20)])
-    finally:
-        notifier.close()
-    sent = {m["message_id"]: m for m in notifier.sent}
-    assert len(sent) == 20_000 and rabbitmq.list_queues()[pool] == 20_000
-
     logs = [tmp_path / "tap-1.log", tmp_path / "tap-2.log"]
     port = free_port()
     first = _start(_tap_command(settings, url, topic, pool, port), logs[0], running)
-    _until(lambda: _metric(port, "glance_bridge_acked_total") >= 4000, 90,
-           "4000 messages acknowledged", first, logs[0])
-    os.kill(first.pid, signal.SIGKILL)
-    assert first.wait(10) == -signal.SIGKILL
-    left = rabbitmq.list_queues()[pool]  # what was not acknowledged went back to the queue
-    assert 0 < left < 20_000 - 4000 + 1
+    _until(lambda: _ready(port), 60, "the tap to be ready", first, logs[0])
+
+    # A backlog of 20,000 building up from busy glance-api workers while the tap drains it.
+    notifier = GlanceLikeNotifier(url, [topic])
+    events = [{**n, "publisher_id": GLANCE_PUBLISHER} for n in synthetic_events(20_000, seed=20)]
+    sender = threading.Thread(target=notifier.send_many, args=(events,), daemon=True)
+    sender.start()
+    try:
+        _until(lambda: _metric(port, "glance_bridge_acked_total") >= 4000, 90,
+               "4000 messages acknowledged", first, logs[0])
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+        left = rabbitmq.list_queues()[pool]  # unacknowledged messages went back to the queue
+        sender.join(120)
+        assert not sender.is_alive()
+    finally:
+        notifier.close()
+    sent = {m["message_id"]: m for m in notifier.sent}
+    assert len(sent) == 20_000 and 0 < left < 20_000 - 4000 + 1
 
     port = free_port()
     second = _start(_tap_command(settings, url, topic, pool, port), logs[1], running)
-    _until(lambda: rabbitmq.list_queues()[pool] == 0
-           and _metric(port, "glance_bridge_acked_total") >= left, 120,
-           "the rest of the backlog acknowledged", second, logs[1])
+    # The queue's count includes unacknowledged messages: 0 means all acknowledged.
+    _until(lambda: rabbitmq.list_queues()[pool] == 0, 120, "the rest of the backlog acknowledged",
+           second, logs[1])
+    assert _metric(port, "glance_bridge_acked_total") >= left
     second.send_signal(signal.SIGTERM)
     assert second.wait(30) == 0
     for log in logs:
