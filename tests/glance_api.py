@@ -9,7 +9,8 @@ identity from the headers keystonemiddleware would have set, and :class:`GlanceC
 them per project. Stopping signals the uWSGI master and then every worker it forked, by pid.
 
 Notifications go wherever ``notifications`` says (``driver``, ``topics``, ``transport_url`` of
-``[oslo_messaging_notifications]``), and ``extra_config`` adds any other section, e.g.
+``[oslo_messaging_notifications]``; a list value repeats the option, as several drivers need),
+and ``extra_config`` adds any other section, e.g.
 ``{"glance_kafka": {"bootstrap_servers": broker.bootstrap_servers}}``.
 
 The ``glance_api`` fixture (registered in tests/conftest.py) is a factory: each call starts a
@@ -110,7 +111,10 @@ def _ini(sections: dict[str, dict[str, Any]]) -> str:
     lines = []
     for name, options in sections.items():
         lines.append(f"[{name}]")
-        lines += [f"{key} = {value}" for key, value in options.items() if value is not None]
+        for key, value in options.items():
+            # a list is a multi-valued option (oslo.config MultiStrOpt: one line per value)
+            values = value if isinstance(value, list | tuple) else [value]
+            lines += [f"{key} = {v}" for v in values if v is not None]
         lines.append("")
     return "\n".join(lines)
 
