@@ -183,6 +183,25 @@ def check_worker(worker: Worker, emitted: list[dict[str, Any]], scenario: Scenar
 # --------------------------------------------------------------------------- the ways in
 
 
+def check_inventory(worker: Worker, api: GlanceAPI, scenario: Scenario) -> None:
+    """Stored and staged bytes per project equal Glance's own quota accounting of its database."""
+    for project in (*scenario.owners, scenario.consumer):
+        usage = api.usage(project.project_id)
+        want = {"stored": usage["stored"], "staged": usage["staged"], "images": usage["images"]}
+
+        def got(pid: str = project.project_id) -> dict[str, float]:
+            metrics = worker.metrics()
+            return {"stored": total(metrics, "glance_project_stored_bytes", project=pid),
+                    "staged": total(metrics, "glance_project_staged_bytes", project=pid),
+                    "images": total(metrics, "glance_project_images", project=pid)}
+
+        try:
+            wait_for(lambda w=want, g=got: g() == w, 30, "inventory equal to Glance's usage", worker)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\ngot {got()}, Glance {want}") from None
+    assert api.usage(scenario.owners[0].project_id)["staged"] == 3 * MiB  # the staged-only image
+
+
 def _settings(broker: EmbeddedBroker) -> Settings:
     return Settings(bootstrap_servers=broker.bootstrap_servers,
                     topic_prefix=f"g{uuid.uuid4().hex[:8]}.glance.")
@@ -209,6 +228,7 @@ def test_kafka_avro_driver_inside_glance_api(broker: EmbeddedBroker, glance_api,
         check_topics(settings, emitted)
         worker.wait_ready()
         check_worker(worker, emitted, scenario)
+        check_inventory(worker, api, scenario)
         pids = [api.process.pid, *(p.pid for p in api.worker_processes())]
         api.stop()
         assert not [pid for pid in pids if _alive(pid)], "glance-api left processes behind"
