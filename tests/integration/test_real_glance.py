@@ -257,6 +257,7 @@ def test_oslo_kafka_driver_then_bridge(broker: EmbeddedBroker, glance_api, tmp_p
         check_topics(settings, emitted, timeout=90)
         worker.wait_ready()
         check_worker(worker, emitted, scenario)
+        check_inventory(worker, api, scenario)
     finally:
         if bridge.poll() is None:
             bridge.terminate()
