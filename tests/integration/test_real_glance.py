@@ -265,6 +265,81 @@ def test_oslo_kafka_driver_then_bridge(broker: EmbeddedBroker, glance_api, tmp_p
         worker.stop()
 
 
+class RecordingListener:
+    """A plain oslo.messaging notification listener in a pool of its own: every message Glance
+    sent over rabbit, rebuilt as the notification dict (the priority is the endpoint called)."""
+
+    def __init__(self, url: str, topic: str) -> None:
+        import oslo_messaging
+        from oslo_config import cfg
+
+        self.messages: list[dict[str, Any]] = []
+        self.transport = oslo_messaging.get_notification_transport(cfg.ConfigOpts(), url=url)
+
+        def endpoint_for(priority: str) -> Any:
+            def record(messages: list[dict[str, Any]]) -> None:
+                self.messages.extend(
+                    {"message_id": m["metadata"]["message_id"], "publisher_id": m["publisher_id"],
+                     "event_type": m["event_type"], "priority": priority.upper(),
+                     "payload": m["payload"], "timestamp": m["metadata"]["timestamp"]}
+                    for m in messages)
+            return staticmethod(record)
+
+        endpoint = type("Recorder", (), {p: endpoint_for(p) for p in PRIORITIES})
+        self.server = oslo_messaging.get_batch_notification_listener(
+            self.transport, [oslo_messaging.Target(exchange="glance", topic=topic)], [endpoint()],
+            pool=f"record-{uuid.uuid4().hex[:8]}", batch_size=100, batch_timeout=0.2)
+        self.server.start()
+
+    def close(self) -> None:
+        self.server.stop()
+        self.server.wait()
+        self.transport.cleanup()
+
+
+def test_messagingv2_over_rabbit_then_the_tap(broker: EmbeddedBroker, rabbitmq: Any, glance_api,
+                                              tmp_path: Path) -> None:
+    """Way 2: Glance unchanged on messagingv2 over rabbit; the RabbitMQ tap republishes."""
+    settings = _settings(broker)
+    topic = f"notifications{uuid.uuid4().hex[:8]}"
+    worker = _start_worker(settings, tmp_path)
+    metrics_port = free_port()
+    log = open(tmp_path / "tap.log", "ab")  # noqa: SIM115 - the child's stdout
+    tap = subprocess.Popen(
+        [sys.executable, "-m", "producers", "bridge", "--transport-url", rabbitmq.transport_url,
+         "--bootstrap-servers", broker.bootstrap_servers, "--topic-prefix", settings.topic_prefix,
+         "--topics", topic, "--metrics-port", str(metrics_port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    recorder = RecordingListener(rabbitmq.transport_url, topic)
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{metrics_port}/ready"), 60,
+                 "the tap listening")
+        api = glance_api(notifications={"driver": "messagingv2", "topics": topic,
+                                        "transport_url": rabbitmq.transport_url})
+        scenario = run_scenario(api)
+        emitted = wait_for_record(lambda: list(recorder.messages), scenario)
+        check_topics(settings, emitted, timeout=90)
+        worker.wait_ready()
+        check_worker(worker, emitted, scenario)
+        check_inventory(worker, api, scenario)
+    finally:
+        recorder.close()
+        if tap.poll() is None:
+            tap.terminate()
+            tap.wait(timeout=30)
+        worker.stop()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     import psutil
 
