@@ -14,6 +14,7 @@ def _gauges(metrics: dict) -> dict:
     out = {}
     for name, labels in (("glance_project_images", ("project", "status")),
                          ("glance_project_stored_bytes", ("project",)),
+                         ("glance_project_staged_bytes", ("project",)),
                          ("glance_project_stored_bytes_by_disk_format", ("project", "disk_format"))):
         out[name] = {tuple(dict(k)[label] for label in labels): v
                      for k, v in metrics.get(name, {}).items() if v}

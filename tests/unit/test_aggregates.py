@@ -162,6 +162,12 @@ def test_undecodable_records_are_handed_back_once_and_dead_letters_counted_from_
     ("Image storage media is full: disk", "storage_full"),
     ("Insufficient permissions on image storage media: x", "storage_write_denied"),
     ("Something new", "other"),
+    # texts a real glance-api 33 sent (tests/integration/test_real_glance.py)
+    ("Failed to upload image data for image 0edceb66-9987-4b45-96f6-d48c00345d43 due to internal "
+     "error: Image disk_format qcow2 does not match stream data raw", "format_mismatch"),
+    ("Failed to upload image data for image 0edceb66 due to internal error: Image failed safety "
+     "checks", "unsafe_image"),
+    ("Failed to upload image data for image 0edceb66 due to internal error: boom", "internal_error"),
 ])
 def test_upload_failure_classes(text: str, label: str) -> None:
     assert upload_failure_class(text) == label
