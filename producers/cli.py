@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
 from .exceptions import GlanceKafkaError, InvalidNotification
+from .extras import require
 
 log = logging.getLogger("glance_kafka")
 
@@ -68,6 +69,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 # -- broker -----------------------------------------------------------------------------------
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    require("demo")
     from .broker import EmbeddedBroker
     from .topics import ensure_topics
 
@@ -191,6 +193,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 # -- bridge -----------------------------------------------------------------------------------
 
 def cmd_bridge(args: argparse.Namespace) -> int:
+    require("bridge")
     from prometheus_client import CollectorRegistry
 
     from .bridge import Bridge, BridgeOptions
@@ -220,12 +223,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 # -- stream and demo live in streams/ ---------------------------------------------------------
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    require("streams")
     from streams.worker import run_worker
 
     return run_worker(settings_from(args), args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require("demo")
     from streams.demo import run_demo
 
     return run_demo(args)

@@ -1,22 +1,32 @@
-"""Schema ids: from a real Confluent-compatible registry, or from avro/manifest.json offline.
+"""Schema ids from a real Confluent-compatible registry (`schema_registry_url`).
 
-The offline client answers confluent-kafka's serdes exactly as a registry holding the manifest
-would, so the same AvroSerializer/AvroDeserializer code runs with and without a server.
+Offline (the default) the codec reads ids from avro/manifest.json itself and never imports this
+module: confluent_kafka.schema_registry needs httpx, attrs, cachetools and authlib, which the
+driver does not bring into Glance's environment (`pip install 'glance-kafka[registry]'`).
+ManifestSchemaRegistryClient answers confluent-kafka's serdes exactly as a registry holding the
+manifest would; the tests use it to check our framing is theirs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka.schema_registry import (
-    RegisteredSchema,
-    Schema,
-    SchemaRegistryClient,
-    SchemaRegistryError,
-)
-from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
-    MockSchemaRegistryClient,
-)
+from .exceptions import ConfigurationError
+
+try:
+    from confluent_kafka.schema_registry import (
+        RegisteredSchema,
+        Schema,
+        SchemaRegistryClient,
+        SchemaRegistryError,
+    )
+    from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
+        MockSchemaRegistryClient,
+    )
+except ImportError as exc:  # httpx, attrs, cachetools or authlib missing
+    raise ConfigurationError(
+        f"schema_registry_url needs the [registry] extra ({exc.name or exc} is missing): "
+        "pip install 'glance-kafka[registry]'") from None
 
 from .config import Settings
 from .contract import Contract, SchemaVersion
@@ -60,8 +70,8 @@ class ManifestSchemaRegistryClient(MockSchemaRegistryClient):
         return Schema(version.schema_str, "AVRO")
 
 
-def registry_client(settings: Settings, contract: Contract) -> SchemaRegistryClient:
+def registry_client(settings: Settings) -> SchemaRegistryClient:
     conf = settings.schema_registry_config()
     if conf is None:
-        return ManifestSchemaRegistryClient(contract)
+        raise ConfigurationError("no schema_registry_url configured")
     return SchemaRegistryClient(conf)
