@@ -9,9 +9,19 @@ manifest would; the tests use it to check our framing is theirs.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Any
 
+from .config import Settings
+from .contract import Contract, SchemaVersion
 from .exceptions import ConfigurationError
+
+# authlib (pulled in by confluent-kafka's registry client) warns about its own httpx module at
+# import, and forces its warnings on with a filter of its own; ours goes in front of it.
+with contextlib.suppress(ImportError):
+    import authlib.deprecate  # noqa: F401
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 
 try:
     from confluent_kafka.schema_registry import (
@@ -28,8 +38,6 @@ except ImportError as exc:  # httpx, attrs, cachetools or authlib missing
         f"schema_registry_url needs the [registry] extra ({exc.name or exc} is missing): "
         "pip install 'glance-kafka[registry]'") from None
 
-from .config import Settings
-from .contract import Contract, SchemaVersion
 
 _NOT_FOUND = 40403
 
