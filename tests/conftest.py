@@ -10,6 +10,7 @@ import pytest
 
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
+from tests.glance_api import glance_api  # noqa: F401 - the real glance-api fixture factory
 
 
 @pytest.fixture(scope="session")
