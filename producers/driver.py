@@ -55,6 +55,7 @@ class _Shared:
         self.refused = 0
         self.refused_unlogged = 0
         self.last_refusal_log = float("-inf")
+        self.flushed = False
 
     def get(self, key: tuple[Any, ...], make: Any, flush_timeout: float) -> Publisher:
         with self.lock:
@@ -124,6 +125,9 @@ def flush_all(timeout: float | None = None) -> int:
     configured flush_timeout) in total, not per publisher. Logs what could not be delivered, as a
     count, once; returns that count."""
     shared = _shared
+    if shared.flushed:
+        return 0
+    shared.flushed = True
     if shared.pid != os.getpid():
         return 0
     with shared.lock:
@@ -146,7 +150,29 @@ def flush_all(timeout: float | None = None) -> int:
     return undelivered
 
 
-atexit.register(flush_all)
+def _flush_at_exit() -> None:
+    """Python's atexit, and uWSGI's own exit hook: under uWSGI (where Glance 33 runs) a worker
+    may leave without running Python's atexit functions, but it calls `uwsgi.atexit` (Glance sets
+    it to drain its task pools; ours runs after it)."""
+    flush_all()
+
+
+atexit.register(_flush_at_exit)
+try:
+    import uwsgi  # type: ignore[import-not-found]  # only inside a uWSGI worker
+except ImportError:
+    uwsgi = None
+if uwsgi is not None:
+    _previous_uwsgi_atexit = getattr(uwsgi, "atexit", None)
+
+    def _uwsgi_atexit() -> None:
+        try:
+            if callable(_previous_uwsgi_atexit):
+                _previous_uwsgi_atexit()
+        finally:
+            flush_all()
+
+    uwsgi.atexit = _uwsgi_atexit
 
 
 class AvroKafkaDriver(notifier.Driver):
