@@ -29,7 +29,8 @@ _TYPED_KEYS = {
     "sasl.username", "sasl.password", "ssl.ca.location", "ssl.certificate.location",
     "ssl.key.location", "ssl.key.password",
 }
-_SECRET_FIELDS = ("sasl_password", "ssl_key_password", "schema_registry_basic_auth_user_info")
+_SECRET_FIELDS = ("sasl_password", "ssl_key_password", "schema_registry_basic_auth_user_info",
+                  "transport_url")
 _CHOICES = {
     "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     "sasl_mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
@@ -85,11 +86,15 @@ class Settings:
     max_message_bytes: int = 1_000_000
     #: Any other librdkafka setting, as given with -X key=value.
     librdkafka: dict[str, str] = field(default_factory=dict)
+    #: oslo.messaging transport URL the bridge listens on (rabbit://user:pass@host:5672/vhost);
+    #: a secret, since it holds the RabbitMQ password. None: the bridge reads Kafka topics.
+    transport_url: SecretStr | None = None
 
     # Secret files: *_file paths are read once, at load, into the SecretStr field.
     sasl_password_file: Path | None = None
     ssl_key_password_file: Path | None = None
     schema_registry_basic_auth_user_info_file: Path | None = None
+    transport_url_file: Path | None = None
 
     def __init__(self, **given: Any) -> None:
         values = _from_environment()
