@@ -10,6 +10,7 @@ manifest would; the tests use it to check our framing is theirs.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
 from typing import Any
 
@@ -30,13 +31,22 @@ try:
         SchemaRegistryClient,
         SchemaRegistryError,
     )
-    from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
-        MockSchemaRegistryClient,
-    )
 except ImportError as exc:  # httpx, attrs, cachetools or authlib missing
     raise ConfigurationError(
         f"schema_registry_url needs the [registry] extra ({exc.name or exc} is missing): "
         "pip install 'glance-kafka[registry]'") from None
+
+# -- confluent-kafka 2.8 (OpenStack 2025.1's upper-constraints) to 2.16: the differences used here.
+try:  # 2.10+ split the registry client into _sync/_async packages
+    from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
+        MockSchemaRegistryClient,
+    )
+except ImportError:  # 2.8, 2.9
+    from confluent_kafka.schema_registry.mock_schema_registry_client import (
+        MockSchemaRegistryClient,
+    )
+#: RegisteredSchema gained a `guid` (schema GUIDs, 2.10+); older ones take no such argument.
+_HAS_GUID = "guid" in inspect.signature(RegisteredSchema.__init__).parameters
 
 
 _NOT_FOUND = 40403
@@ -51,9 +61,10 @@ class ManifestSchemaRegistryClient(MockSchemaRegistryClient):
         self._by_text = {v.schema_str: v for v in contract.by_id.values()}
 
     def _registered(self, subject: str | None, version: SchemaVersion) -> RegisteredSchema:
+        extra: dict[str, Any] = {"guid": None} if _HAS_GUID else {}
         return RegisteredSchema(
-            schema_id=version.schema_id, guid=None, schema=Schema(version.schema_str, "AVRO"),
-            subject=subject, version=version.version)
+            schema_id=version.schema_id, schema=Schema(version.schema_str, "AVRO"),
+            subject=subject, version=version.version, **extra)
 
     def _find(self, schema: Schema) -> SchemaVersion:
         version = self._by_text.get(schema.schema_str)
