@@ -125,9 +125,6 @@ def flush_all(timeout: float | None = None) -> int:
     configured flush_timeout) in total, not per publisher. Logs what could not be delivered, as a
     count, once; returns that count."""
     shared = _shared
-    if shared.flushed:
-        return 0
-    shared.flushed = True
     if shared.pid != os.getpid():
         return 0
     with shared.lock:
@@ -154,7 +151,9 @@ def _flush_at_exit() -> None:
     """Python's atexit, and uWSGI's own exit hook: under uWSGI (where Glance 33 runs) a worker
     may leave without running Python's atexit functions, but it calls `uwsgi.atexit` (Glance sets
     it to drain its task pools; ours runs after it)."""
-    flush_all()
+    if not _shared.flushed:  # one exit flush per process, whichever hook comes first
+        _shared.flushed = True
+        flush_all()
 
 
 atexit.register(_flush_at_exit)
@@ -170,7 +169,7 @@ if uwsgi is not None:
             if callable(_previous_uwsgi_atexit):
                 _previous_uwsgi_atexit()
         finally:
-            flush_all()
+            _flush_at_exit()
 
     uwsgi.atexit = _uwsgi_atexit
 
