@@ -150,7 +150,8 @@ def _replays_pending(settings: Settings) -> list[tuple[str, int, int, int]]:
     committed offset: a worker starting now must re-read those records (as (topic, partition,
     last applied, committed))."""
     rows: dict[str, object] = {}
-    for message in read_all(settings, f"{settings.topic_prefix}streams-aggregates-changelog"):
+    for message in read_all(settings, f"{settings.topic_prefix}streams-aggregates-changelog",
+                            idle=0.5):
         key = json.loads(message.key())
         rows[key] = json.loads(message.value()) if message.value() is not None else None
     applied: dict[tuple[str, int], int] = {}
@@ -185,12 +186,13 @@ def test_worker_killed_while_broker_paused_totals_stay_exact(own_broker: Embedde
     with running_workers(first):
         first.wait_ready()
         pending: list = []
+        feeder = Publisher(settings)
         while not pending and published < 4000:
             # a batch applied, its rows durable, its offsets not yet committed (they are every
             # second): freeze the worker there and look; else feed it another batch
-            with Publisher(settings) as publisher:
-                for n in events[published:published + 100]:
-                    publisher.publish(n)
+            for n in events[published:published + 100]:
+                feeder.publish(n)
+            feeder.flush(30)
             published += 100
             wait_for(lambda want=published: total(first.metrics(), "glance_notifications_total")
                      >= want,
@@ -199,6 +201,7 @@ def test_worker_killed_while_broker_paused_totals_stay_exact(own_broker: Embedde
             pending = _replays_pending(settings)
             if not pending:
                 os.kill(first.process.pid, signal.SIGCONT)
+        feeder.close()
         assert pending, "never caught the worker between a durable batch and its commit"
         own_broker.pause()
         first.kill()

@@ -17,8 +17,7 @@ import pytest
 
 from producers.config import Settings
 from producers.publisher import Publisher
-from tests.expected import expected_totals
-from tests.integration.test_stream_metrics import METRIC_OF
+from tests.expected import METRIC_OF, expected_totals
 from tests.processes import Worker, running_workers, total, wait_for, wait_stable
 
 EVENTS = 20_000
