@@ -19,14 +19,17 @@ server in the test's temporary folder and the fixture stops all of them afterwar
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -194,14 +197,27 @@ class GlanceAPI:
             "need-app": "true",
         }}))
 
+    #: A database glance-manage made once per test process, copied for every later server:
+    #: db_sync costs ~5-10 s here, the copy nothing.
+    _template: Path | None = None
+
     def db_sync(self) -> None:
+        template = GlanceAPI._template
+        if template is not None and template.exists():
+            shutil.copyfile(template, self.database)
+            return
         result = subprocess.run(
             [str(BIN / "glance-manage"), "--config-file", str(self.config_dir / "glance-api.conf"),
              "db_sync"], capture_output=True, text=True, timeout=300, env=self._env())
         if result.returncode:
             raise RuntimeError(f"glance-manage db_sync failed:\n{result.stderr[-3000:]}")
         with contextlib.closing(sqlite3.connect(self.database)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file (and so in its copies)
+        folder = tempfile.mkdtemp(prefix="glance-db-")
+        atexit.register(shutil.rmtree, folder, True)
+        template = Path(folder) / "template.sqlite"
+        shutil.copyfile(self.database, template)
+        GlanceAPI._template = template
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "OS_GLANCE_CONFIG_DIR": str(self.config_dir), **self.env}

@@ -37,6 +37,29 @@ What Glance 33 really sends (vs. the docs page):
   expected, not when the client goes away (an abandoned download sends nothing at all).
   The v2 download path has no destination_ip; the cache middleware path has it.
 * No WARN notification is emitted by any of these code paths.
+
+What a real glance-api 33 adds to that (tests/integration/test_real_glance.py, under uWSGI with
+enabled_backends, SQLite and a filesystem store):
+
+* ``task.create`` (INFO, status pending, the task dict) for every task, from
+  TaskRepoProxy.add -- the docs page omits it; it has its own schema and topic now, and
+  :func:`emit_glance_events` sends it too.
+* ``task.run`` comes only after the flow returns, with the stale status ``pending``, and not at
+  all when the flow raises; task.success carries ``result = None`` and task.failure
+  ``message = None`` although the task API shows the result and "Task failed due to Internal
+  Error"; ``expires_at`` on task.create/processing is "now".
+* With ``enabled_backends``, image.prepare carries ``backend`` (the default store's name) on a
+  plain PUT upload too, not only when a store was named.
+* glance-direct: staging sends image.update with status ``uploading`` and the staged size
+  before any data is in a store; the import sends image.update ``importing``, then
+  image.prepare / image.upload (whose ``os_glance_importing_to_stores`` still lists the store
+  being written) per store. A failed import (a disk_format that does not match the data) sends
+  ERROR image.upload "... due to internal error: Image disk_format qcow2 does not match stream
+  data raw", leaves the image ``importing`` and its staged data counted in Glance's staging
+  usage.
+* A download the client abandons sends no image.send at all -- unless the whole image fitted in
+  the socket buffers before the client went away, in which case Glance reports it complete
+  (INFO, bytes_sent = the full size): bytes_sent is what Glance wrote, not what was received.
 """
 
 from __future__ import annotations
