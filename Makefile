@@ -31,3 +31,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/aggregate.py
 	$(PY) bench/latency.py
 	$(PY) bench/memory.py
+	$(PY) bench/rabbit.py
