@@ -25,6 +25,7 @@ from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
 from .exceptions import GlanceKafkaError, InvalidNotification
+from .extras import require
 
 log = logging.getLogger("glance_kafka")
 
@@ -69,6 +70,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 # -- broker -----------------------------------------------------------------------------------
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    require("demo")
     from .broker import EmbeddedBroker
     from .topics import ensure_topics
 
@@ -198,6 +200,7 @@ def _comma_list(text: str) -> tuple[str, ...]:
 def cmd_bridge(args: argparse.Namespace) -> int:
     """Kafka source by default; an oslo.messaging transport URL (flag, GLANCE_KAFKA_TRANSPORT_URL
     or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap."""
+    require("bridge")
     from prometheus_client import CollectorRegistry
 
     from .http import StatusServer
@@ -241,12 +244,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 # -- stream and demo live in streams/ ---------------------------------------------------------
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    require("streams")
     from streams.worker import run_worker
 
     return run_worker(settings_from(args), args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require("demo")
     from streams.demo import run_demo
 
     return run_demo(args)

@@ -30,3 +30,11 @@ class DeliveryError(GlanceKafkaError):
 
 class BrokerError(GlanceKafkaError):
     """The embedded broker could not be started or reached."""
+
+
+class QueueFull(DeliveryError):
+    """The local producer queue had no room within the configured wait: the record was refused."""
+
+
+class MissingExtra(GlanceKafkaError):
+    """A command needs an optional part of the package that is not installed."""

@@ -12,6 +12,7 @@ import pytest
 
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
+from tests.glance_api import glance_api  # noqa: F401 - the real glance-api fixture factory
 
 if TYPE_CHECKING:  # imported by the fixture: it brings oslo.messaging along
     from tests.rabbitmq import RabbitMQ

@@ -276,8 +276,8 @@ def emit_glance_events(notifier: Any) -> None:
     """Drive Glance 33's notifier code so ``notifier`` receives a realistic day of events.
 
     Emits image.create/prepare/upload/activate/update/delete/send, image.upload ERROR (text),
-    image.send INFO and ERROR (v2 download and cache-middleware paths), task.run/processing/
-    success/failure, and image.member.create/update/delete.
+    image.send INFO and ERROR (v2 download and cache-middleware paths), task.create/run/
+    processing/success/failure, and image.member.create/update/delete.
     """
     N = glance.notifier
     t0 = _utcnow() - datetime.timedelta(hours=2, minutes=13, seconds=7)
@@ -408,7 +408,7 @@ def emit_glance_events(notifier: Any) -> None:
                     {"image_id": winsrv.image_id, "import_req": {"method": {"name": "glance-direct"}},
                      "backend": ["ceph-az2"]}, t0 + datetime.timedelta(minutes=6))
     for task in (ok, bad):
-        task_db.tasks[task.task_id] = task
+        tasks.add(N.TaskProxy(task, datalab, notifier))            # task.create (pending)
         N.TaskProxy(task, datalab, notifier).run(deferred)          # task.processing, task.run
     tasks.get(ok.task_id).succeed({"image_id": winsrv.image_id})    # task.success
     tasks.get(bad.task_id).fail("Image import failed: Free space 0 B < 1.5 GiB requested on ceph-az2")
@@ -419,8 +419,8 @@ def emit_glance_events(notifier: Any) -> None:
                               "image_properties": {"name": "cirros", "disk_format": "qcow2",
                                                    "container_format": "bare"}},
                        t0 + datetime.timedelta(minutes=9))
-    task_db.tasks[legacy.task_id] = legacy
     acme_tasks = N.TaskRepoProxy(task_db, acme, notifier)
+    acme_tasks.add(N.TaskProxy(legacy, acme, notifier))            # task.create
     base_executor = glance.async_.TaskExecutor(acme, acme_tasks, repo, None)
     acme_tasks.get(legacy.task_id).run(base_executor)              # processing, failure, run
 
