@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/aggregate.py
 	$(PY) bench/latency.py
 	$(PY) bench/memory.py
+	$(PY) bench/rabbit.py
 	$(PY) bench/glance_latency.py
 
 # Per OpenStack release (2025.1, 2025.2, 2026.1, master): the base package in a fresh venv with

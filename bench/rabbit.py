@@ -1,6 +1,6 @@
 """The RabbitMQ tap's rate from a backlog into Kafka, against a bare oslo.messaging listener.
 
-    .venv/bin/python bench/rabbit.py [--n 20000] [--batch-size 500] [--rounds 2]
+    .venv/bin/python bench/rabbit.py [--n 20000] [--batch-size 500] [--rounds 3]
 
 One RabbitMQ node (Debian's rabbitmq-server, started here on free ports) and the embedded Kafka
 broker. The backlog is sent once, the way glance-api sends (oslo.messaging Notifier, driver
@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     rows = []

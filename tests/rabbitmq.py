@@ -215,21 +215,25 @@ def _alive(pid: int) -> bool:
 
 # -- oslo.messaging on the node, as Glance and Ceilometer use it ----------------------------
 
-def _conf() -> cfg.ConfigOpts:
-    """oslo.messaging options as Glance has them: control exchange `glance`."""
+def _conf(rabbit_options: dict[str, Any] | None = None) -> cfg.ConfigOpts:
+    """oslo.messaging options as Glance has them: control exchange `glance`, and any
+    [oslo_messaging_rabbit] options given."""
     conf = cfg.ConfigOpts()
     conf([], project="glance", default_config_files=[])
     for group, options in oslo_opts.list_opts():
         conf.register_opts(options, group=group)
     conf.set_override("control_exchange", "glance")
+    for name, value in (rabbit_options or {}).items():
+        conf.set_override(name, value, group="oslo_messaging_rabbit")
     return conf
 
 
 class GlanceLikeNotifier:
     """oslo.messaging's Notifier on the rabbit transport, driver messagingv2, as glance-api sends."""
 
-    def __init__(self, url: str, topics: list[str]) -> None:
-        self.transport = oslo_messaging.get_notification_transport(_conf(), url=url)
+    def __init__(self, url: str, topics: list[str],
+                 rabbit_options: dict[str, Any] | None = None) -> None:
+        self.transport = oslo_messaging.get_notification_transport(_conf(rabbit_options), url=url)
         self.notifier = oslo_messaging.Notifier(self.transport, publisher_id=GLANCE_PUBLISHER,
                                                 driver="messagingv2", topics=topics)
         self.sent = spy_on_drivers(self.notifier)  # what oslo handed the driver, message_id and all

@@ -313,6 +313,8 @@ def test_unreachable_rabbitmq_bad_credentials_and_unknown_vhost_are_one_line_err
                         ["cannot reach RabbitMQ", "Connection refused"]),
         "credentials": (rabbitmq.url(password="s3cret-b"), ["ACCESS_REFUSED"]),
         "vhost": (rabbitmq.url(vhost="no-such-vhost"), ["no-such-vhost", "not found"]),
+        # Glance set [oslo_messaging_rabbit] amqp_durable_queues = true; the tap did not.
+        "durability": (_durable_glance_vhost(rabbitmq), ["PRECONDITION_FAILED", "durable"]),
     }
 
     def run(url: str) -> subprocess.CompletedProcess[str]:
@@ -332,3 +334,69 @@ def test_unreachable_rabbitmq_bad_credentials_and_unknown_vhost_are_one_line_err
             name, result.stderr)
         assert all(w in lines[0] for w in words), (name, lines[0])
         assert "s3cret" not in result.stderr + result.stdout  # the password never shows
+
+
+def _durable_glance_vhost(rabbitmq: RabbitMQ) -> str:
+    """A vhost where Glance runs with amqp_durable_queues = true: its `glance` exchange is durable."""
+    vhost = _unique()
+    rabbitmq.add_vhost(vhost)
+    url = rabbitmq.url(vhost=vhost)
+    notifier = GlanceLikeNotifier(url, ["notifications"],
+                                  rabbit_options={"amqp_durable_queues": True})
+    try:
+        notifier.send({"publisher_id": GLANCE_PUBLISHER, "event_type": "image.update",
+                       "priority": "INFO", "payload": {"id": str(uuid.uuid4())}})
+    finally:
+        notifier.close()
+    return url
+
+
+def test_config_file_sets_oslo_messaging_rabbit_options(
+        rabbitmq: RabbitMQ, settings: Settings, tmp_path: Path) -> None:
+    """[oslo_messaging_rabbit] from --config-file: here the durability Glance's exchange has."""
+    url = _durable_glance_vhost(rabbitmq)
+    config = tmp_path / "glance-kafka.conf"
+    config.write_text("[oslo_messaging_rabbit]\namqp_durable_queues = true\n")
+    tap = TapThread(settings, TapOptions(transport_url=url, pool=_unique(), config_file=str(config),
+                                         connect_timeout=30))
+    tap.wait_listening()
+    tap.stop()
+    assert tap.error is None, repr(tap.error)
+
+
+@pytest.mark.slow
+def test_stop_while_kafka_is_away_requeues_the_batch_it_holds(rabbitmq: RabbitMQ) -> None:
+    """SIGTERM mid-delivery: the batch waits drain_timeout for Kafka, then goes back to
+    RabbitMQ unacknowledged (a restarted tap gets it again, as after a SIGKILL), and the stop
+    takes a bounded time."""
+    topic, pool = f"{_unique()}.notifications", _unique()
+    url = rabbitmq.transport_url
+    events = synthetic_events(50, seed=5)
+    with EmbeddedBroker() as kafka:
+        settings = Settings(bootstrap_servers=kafka.bootstrap_servers,
+                            topic_prefix=f"{_unique()}.glance.")
+        ensure_topics(settings)
+        tap = TapThread(settings, TapOptions(transport_url=url, topics=(topic,), pool=pool,
+                                             batch_timeout=0.2, drain_timeout=1.0))
+        tap.wait_listening()
+        notifier = GlanceLikeNotifier(url, [topic])
+        kafka.pause()
+        try:
+            for n in events:
+                notifier.send(n)
+            # One batch waits for Kafka; the rest wait behind it (one batch at a time).
+            wait_for(lambda: tap.value("glance_bridge_in_flight") > 0, 30,
+                     "a batch waiting for Kafka")
+            assert rabbitmq.list_queues()[pool] == len(events)  # none acknowledged
+            asked = time.monotonic()
+            tap.stop()
+            stopped_in = time.monotonic() - asked
+        finally:
+            kafka.resume()
+            notifier.close()
+    assert tap.error is None, repr(tap.error)
+    assert stopped_in < 15
+    assert tap.value("glance_bridge_acked_total") == 0
+    assert tap.value("glance_bridge_requeued_total") == len(events)
+    assert tap.value("glance_bridge_in_flight") == 0
+    assert rabbitmq.list_queues()[pool] == len(events)  # back in RabbitMQ, ready for the next tap
