@@ -191,6 +191,9 @@ class GlanceAPI:
             # notifier driver would be caught)
             "lazy-apps": "true" if self.lazy_apps else "false",
             "die-on-term": "true",
+            # a worker draining Glance's task pool at exit gets 15 s, not uWSGI's default 60
+            "worker-reload-mercy": 15,
+            "reload-mercy": 15,
             "exit-on-reload": "true",
             "buffer-size": 65535,
             "add-header": "Connection: close",

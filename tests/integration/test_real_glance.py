@@ -31,6 +31,7 @@ from producers.reader import read_topics
 from tests.expected import expected_totals
 from tests.glance_api import GlanceAPI, MiB, Project
 from tests.integration.oslo_support import topic_of
+from tests.integration.test_rabbit_tap import _ready as tap_ready
 from tests.integration.test_stream_metrics import METRIC_OF
 from tests.kafka_helpers import all_pipeline_records
 from tests.processes import ROOT, Worker, total, wait_for
@@ -312,8 +313,7 @@ def test_messagingv2_over_rabbit_then_the_tap(broker: EmbeddedBroker, rabbitmq: 
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     recorder = RecordingListener(rabbitmq.transport_url, topic)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{metrics_port}/ready"), 60,
-                 "the tap listening")
+        wait_for(lambda: tap_ready(metrics_port), 60, "the tap listening")
         api = glance_api(notifications={"driver": "messagingv2", "topics": topic,
                                         "transport_url": rabbitmq.transport_url})
         scenario = run_scenario(api)
@@ -328,16 +328,6 @@ def test_messagingv2_over_rabbit_then_the_tap(broker: EmbeddedBroker, rabbitmq: 
             tap.terminate()
             tap.wait(timeout=30)
         worker.stop()
-
-
-def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _alive(pid: int) -> bool:
