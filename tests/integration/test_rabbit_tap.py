@@ -400,3 +400,29 @@ def test_stop_while_kafka_is_away_requeues_the_batch_it_holds(rabbitmq: RabbitMQ
     assert tap.value("glance_bridge_requeued_total") == len(events)
     assert tap.value("glance_bridge_in_flight") == 0
     assert rabbitmq.list_queues()[pool] == len(events)  # back in RabbitMQ, ready for the next tap
+
+
+def test_cluster_url_with_a_node_down_still_listens_and_forwards(
+        rabbitmq: RabbitMQ, settings: Settings) -> None:
+    """`rabbit://u:p@h1:5672,u:p@h2:5672/`: oslo.messaging fails over to a node that answers."""
+    down = free_port()
+    url = f"rabbit://guest:guest@127.0.0.1:{down},guest:guest@127.0.0.1:{rabbitmq.port}/"
+    topic = f"{_unique()}.notifications"
+    ensure_topics(settings)
+    tap = TapThread(settings, TapOptions(transport_url=url, topics=(topic,), pool=_unique(),
+                                         batch_timeout=0.2, connect_timeout=60))
+    notifier = None
+    try:
+        tap.wait_listening()
+        assert tap.tap.where == (f"rabbit://guest@127.0.0.1:{down},"
+                                 f"guest@127.0.0.1:{rabbitmq.port}/")  # no password
+        notifier = GlanceLikeNotifier(rabbitmq.transport_url, [topic])
+        (event,) = synthetic_events(1, seed=2)
+        notifier.send(event)
+        wait_for(lambda: tap.value("glance_bridge_acked_total") == 1, 30, "the message acked")
+    finally:
+        if notifier is not None:
+            notifier.close()
+        tap.stop()
+    sent = {m["message_id"]: m for m in notifier.sent}
+    assert delivered_as_sent(settings, all_pipeline_records(settings), sent) == Counter(list(sent))
