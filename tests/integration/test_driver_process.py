@@ -58,11 +58,13 @@ _SCRIPT = textwrap.dedent("""
     print(json.dumps({"producers": rdk_main_threads(), "shared": len(kd.shared_publishers()),
                       "refused": kd.refused_count(), "first_wait": waits[0] if waits else 0,
                       "max_wait": max(waits, default=0),
-                      "waits_over_0.1s": sum(w > 0.1 for w in waits[1:])}), flush=True)
+                      "waited_the_bound": sum(w > 0.45 for w in waits[1:]),
+                      "exiting_at": time.time()}), flush=True)
 """)
 
 
-def _run(tmp_path: Path, args: dict, timeout: float = 60) -> tuple[dict, str]:
+def _run(tmp_path: Path, args: dict, timeout: float = 60) -> tuple[dict, str, float]:
+    """The script's report, its stderr, and the seconds from its last line to its exit."""
     script = tmp_path / "glance_like.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -74,13 +76,15 @@ def _run(tmp_path: Path, args: dict, timeout: float = 60) -> tuple[dict, str]:
         if process.poll() is None:
             process.kill()
             process.communicate(timeout=10)
+    exited = time.time()
     assert process.returncode == 0, err[-3000:]
-    return json.loads(out.splitlines()[-1]), err
+    report = json.loads(out.splitlines()[-1])
+    return report, err, exited - report["exiting_at"]
 
 
 def test_every_notifier_in_a_process_shares_one_producer(settings: Settings, tmp_path: Path
                                                          ) -> None:
-    report, err = _run(tmp_path, {"bootstrap": settings.bootstrap_servers, "notifiers": 25,
+    report, err, exit_seconds = _run(tmp_path, {"bootstrap": settings.bootstrap_servers, "notifiers": 25,
                                      "count": 4, "prefixes": [settings.topic_prefix]})
     assert report["producers"] == 1 and report["shared"] == 1, report
     records = all_pipeline_records(settings)
@@ -95,25 +99,23 @@ def test_with_kafka_unreachable_a_request_waits_at_most_the_bound_and_refusals_a
     refusal waits buffer_full_timeout (0.5 s); while the queue stays full the rest do not wait.
     Reported in one log line with the count; at exit, the 20 queued are logged as a count."""
     dead = f"127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    report, err = _run(tmp_path, {
+    report, err, exit_seconds = _run(tmp_path, {
         "bootstrap": dead, "notifiers": 3, "count": 20, "prefixes": ["dead.glance."],
         "options": {"librdkafka": {"queue.buffering.max.messages": "20"},
                     "flush_timeout": 2.0}})
-    elapsed = time.monotonic() - started
     sent = 3 * 20
     assert report["producers"] == 1
     assert report["refused"] == sent - 20
     assert report["max_wait"] < 0.5 + 0.4, report
     # The first refusal waited the bound; no other request did (the very first one, which makes
     # the process's producer and codec, is left out of the count and bounded by max_wait).
-    assert report["waits_over_0.1s"] == 1, report
+    assert report["waited_the_bound"] == 1, report
     refusal_lines = [line for line in err.splitlines() if "glance-kafka refused" in line]
     assert len(refusal_lines) == 1 and "refused 1 " in refusal_lines[0], err[-2000:]
     exit_lines = [line for line in err.splitlines() if "not delivered to Kafka at exit" in line]
     assert len(exit_lines) == 1 and "20 notification(s)" in exit_lines[0], err[-2000:]
     assert "Traceback" not in err
-    assert elapsed < 2.0 + 8, elapsed  # one 2 s flush, plus interpreter start and exit
+    assert exit_seconds < 2.0 + 3, exit_seconds  # one 2 s flush, then the interpreter's exit
 
 
 def test_exit_flush_is_bounded_in_total_not_per_producer(tmp_path: Path) -> None:
@@ -122,14 +124,12 @@ def test_exit_flush_is_bounded_in_total_not_per_producer(tmp_path: Path) -> None
     notifications were not delivered."""
     dead = f"127.0.0.1:{free_port()}"
     prefixes = [f"p{i}.glance." for i in range(4)]
-    started = time.monotonic()
-    report, err = _run(tmp_path, {"bootstrap": dead, "notifiers": 2, "count": 5,
+    report, err, exit_seconds = _run(tmp_path, {"bootstrap": dead, "notifiers": 2, "count": 5,
                                      "prefixes": prefixes, "options": {"flush_timeout": 3.0}})
-    elapsed = time.monotonic() - started
     assert report["producers"] == 4 and report["refused"] == 0
     exit_lines = [line for line in err.splitlines() if "not delivered to Kafka at exit" in line]
     assert len(exit_lines) == 1 and f"{4 * 2 * 5} notification(s)" in exit_lines[0], err[-2000:]
-    assert 3.0 <= elapsed < 3.0 + 8, elapsed
+    assert 3.0 <= exit_seconds < 3.0 + 3, exit_seconds
 
 
 @pytest.mark.parametrize("children", [2])
