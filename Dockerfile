@@ -17,7 +17,7 @@ COPY --chown=10001:10001 avro ./avro
 COPY --chown=10001:10001 producers ./producers
 COPY --chown=10001:10001 streams ./streams
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip install '.[streams,bridge,registry]' \
  && /opt/venv/bin/glance-kafka --help >/dev/null
 
 # Runtime stage: the virtualenv, owned by root (the service cannot modify its own code).

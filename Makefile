@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint install bench
+.PHONY: demo test lint install bench compat
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,3 +31,11 @@ bench: $(VENV)/.installed
 	$(PY) bench/aggregate.py
 	$(PY) bench/latency.py
 	$(PY) bench/memory.py
+	$(PY) bench/rabbit.py
+	$(PY) bench/glance_latency.py
+
+# Per OpenStack release (2025.1, 2025.2, 2026.1, master): the base package in a fresh venv with
+# that release's upper-constraints and Glance, pip check, and Glance's notifier delivering through
+# the driver (minutes per release; README, "Installing the driver into Glance"). Not in `make test`.
+compat: $(VENV)/.installed
+	$(PY) scripts/compat $(RELEASES)

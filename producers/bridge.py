@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
-from .codec import parse_notification
 from .config import Settings
-from .exceptions import DeliveryError, InvalidNotification
+from .exceptions import DeliveryError
+from .forward import Forwarder
 from .kafkalog import FoldRepeats
 from .liveness import Liveness, librdkafka_answers
 from .publisher import Publisher
@@ -80,13 +80,8 @@ class Bridge:
         self.stopping = threading.Event()
         self._stop_deadline: float | None = None
         self.assigned = False
-        self.records = Counter(
-            "glance_bridge_records_total",
-            "Records read from the oslo.messaging topics, by what the bridge did with them.",
-            ["outcome"], registry=registry)
-        self._forwarded = self.records.labels("forwarded")
-        self._skipped = self.records.labels("skipped")
-        self._dead_lettered = self.records.labels("dead_lettered")
+        self.forwarder = Forwarder(self.publisher, self.options.publisher_prefix, registry)
+        self.records = self.forwarder.records
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = True
@@ -152,24 +147,5 @@ class Bridge:
                 asynchronous=False)
 
     def _forward(self, msg: Message) -> None:
-        value = msg.value() or b""
-        origin = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
-        try:
-            notification = parse_notification(value)
-        except InvalidNotification as exc:
-            self.publisher.dead_letter(value, exc.reason, exc.detail, key=msg.key(), origin=origin,
-                                       headers=msg.headers())
-            self._dead_lettered.inc()
-            return
-        publisher_id = notification.get("publisher_id")
-        if isinstance(publisher_id, str) and not publisher_id.startswith(
-                self.options.publisher_prefix):
-            self._skipped.inc()  # another service's notification
-            return
-        try:
-            self.publisher.publish(notification, original=value, origin=origin,
-                                   original_headers=msg.headers())
-        except InvalidNotification:
-            self._dead_lettered.inc()  # publish() dead-lettered it
-            return
-        self._forwarded.inc()
+        self.forwarder.forward(msg.value() or b"", key=msg.key(), headers=msg.headers(),
+                               origin=f"{msg.topic()}/{msg.partition()}/{msg.offset()}")

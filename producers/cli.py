@@ -4,7 +4,8 @@
     glance-kafka topics                      create the per-type topics
     glance-kafka publish [FILE|-]            JSON lines (plain or oslo wire envelopes) to Kafka
     glance-kafka consume --topic T           Avro records back to JSON lines (kcat for this product)
-    glance-kafka bridge                      oslo.messaging's Kafka topics to the per-type topics
+    glance-kafka bridge                      Glance's notifications from RabbitMQ (or oslo's Kafka
+                                             topics) to the per-type topics
     glance-kafka stream                      a stream worker serving Prometheus metrics
     glance-kafka demo                        all of it on the embedded broker, with live traffic
 """
@@ -25,6 +26,7 @@ from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
 from .exceptions import EXIT_CODES, GlanceKafkaError, InvalidNotification, from_kafka
+from .extras import require
 
 log = logging.getLogger("glance_kafka")
 
@@ -98,6 +100,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 # -- broker -----------------------------------------------------------------------------------
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    require("demo")
     from .broker import EmbeddedBroker
     from .topics import ensure_topics
 
@@ -180,27 +183,49 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 # -- bridge -----------------------------------------------------------------------------------
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
+    """Kafka source by default; an oslo.messaging transport URL (flag, GLANCE_KAFKA_TRANSPORT_URL
+    or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap."""
+    require("bridge")
     from prometheus_client import CollectorRegistry
 
-    from .bridge import Bridge, BridgeOptions
     from .http import StatusServer
 
     settings = settings_from(args)
+    url = args.transport_url or (
+        settings.transport_url.get_secret_value() if settings.transport_url else None)
     registry = CollectorRegistry()
-    options = BridgeOptions(
-        source_topics=tuple(t.strip() for t in args.source_topics.split(",") if t.strip()),
-        group_id=args.group_id, publisher_prefix=args.publisher_prefix,
-        source_bootstrap_servers=args.source_bootstrap_servers)
-    bridge = Bridge(settings, options, registry=registry)
+    runner: Any
+    if url:
+        from .rabbit import ALL_PRIORITIES, RabbitTap, TapOptions
+
+        runner = RabbitTap(settings, TapOptions(
+            transport_url=url, exchange=args.exchange, topics=_comma_list(args.topics),
+            priorities=_comma_list(args.priorities) if args.priorities else ALL_PRIORITIES,
+            pool=args.pool, batch_size=args.batch_size or 500, batch_timeout=args.batch_timeout,
+            publisher_prefix=args.publisher_prefix, config_file=args.config_file,
+            connect_timeout=args.connect_timeout), registry=registry)
+        ready: Callable[[], bool] = lambda: runner.listening  # noqa: E731
+    else:
+        from .bridge import Bridge, BridgeOptions
+
+        runner = Bridge(settings, BridgeOptions(
+            source_topics=_comma_list(args.source_topics), group_id=args.group_id,
+            publisher_prefix=args.publisher_prefix, batch_size=args.batch_size or 1000,
+            source_bootstrap_servers=args.source_bootstrap_servers), registry=registry)
+        ready = lambda: runner.assigned  # noqa: E731
     server = None
     if args.metrics_port is not None:
-        server = StatusServer(args.host, args.metrics_port, registry,
-                              ready=lambda: bridge.assigned, healthy=bridge.healthy).start()
+        server = StatusServer(args.host, args.metrics_port, registry, ready=ready,
+                              healthy=getattr(runner, "healthy", lambda: True)).start()
         print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
-    _stop_on_signals(bridge.stop)
+    _stop_on_signals(runner.stop)
     try:
-        bridge.run()
+        runner.run()
     finally:
         if server:
             server.stop()
@@ -210,12 +235,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 # -- stream and demo live in streams/ ---------------------------------------------------------
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    require("streams")
     from streams.worker import run_worker
 
     return run_worker(settings_from(args), args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require("demo")
     from streams.demo import run_demo
 
     return run_demo(args)
@@ -269,15 +296,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dead-letter topic: print only the original values, ready to re-publish")
     p.set_defaults(func=cmd_consume)
 
-    p = sub.add_parser("bridge", help="republish Glance events from oslo.messaging's Kafka topics")
+    p = sub.add_parser("bridge", help="republish Glance events from RabbitMQ (--transport-url) "
+                       "or from oslo.messaging's Kafka topics")
     _common(p)
-    p.add_argument("--source-topics", default="notifications.info,notifications.warn,"
-                   "notifications.error", help="comma-separated oslo.messaging topics")
-    p.add_argument("--source-bootstrap-servers", default=None,
-                   help="read the oslo topics from another cluster")
-    p.add_argument("--group-id", default="glance-kafka-bridge")
     p.add_argument("--publisher-prefix", default="image.",
                    help="keep notifications whose publisher_id starts with this (Glance: image.)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="messages per batch, acknowledged together (default: 500 rabbit, 1000 kafka)")
+    rabbit = p.add_argument_group(
+        "RabbitMQ source (the tap: oslo.messaging's batch notification listener, in its own pool)")
+    rabbit.add_argument("--transport-url", metavar="URL", default=None,
+                        help="oslo.messaging transport URL, e.g. rabbit://user:pass@h1:5672,"
+                             "user:pass@h2:5672/vhost (better: GLANCE_KAFKA_TRANSPORT_URL or "
+                             "GLANCE_KAFKA_TRANSPORT_URL_FILE, which keep the password out of ps)")
+    rabbit.add_argument("--exchange", default="glance",
+                        help="control exchange Glance sends to (default: glance)")
+    rabbit.add_argument("--topics", default="notifications",
+                        help="comma-separated notification topics, as Glance's "
+                             "[oslo_messaging_notifications] topics (default: notifications)")
+    rabbit.add_argument("--priorities", default=None,
+                        help="comma-separated priorities to listen to (default: all of "
+                             "audit,debug,info,warn,error,critical,sample)")
+    rabbit.add_argument("--pool", default="glance-kafka",
+                        help="listener pool: the tap's own queue, so it never takes Ceilometer's "
+                             "messages (default: glance-kafka)")
+    rabbit.add_argument("--batch-timeout", type=float, default=1.0,
+                        help="seconds to wait for a full batch (default 1)")
+    rabbit.add_argument("--connect-timeout", type=float, default=30.0,
+                        help="give up with an error if RabbitMQ cannot be reached within this "
+                             "many seconds at start (default 30)")
+    rabbit.add_argument("--config-file", default=None, metavar="FILE",
+                        help="oslo.config file for [oslo_messaging_rabbit] options (ssl, "
+                             "ssl_ca_file, ssl_cert_file, ssl_key_file, amqp_durable_queues, "
+                             "heartbeat_timeout_threshold, ...)")
+    kafka = p.add_argument_group("Kafka source (oslo.messaging's Kafka driver topics; the default)")
+    kafka.add_argument("--source-topics", default="notifications.info,notifications.warn,"
+                       "notifications.error", help="comma-separated oslo.messaging topics")
+    kafka.add_argument("--source-bootstrap-servers", default=None,
+                       help="read the oslo topics from another cluster")
+    kafka.add_argument("--group-id", default="glance-kafka-bridge")
     p.add_argument("--metrics-port", type=int, default=None)
     p.add_argument("--host", default="127.0.0.1", help="address for --metrics-port")
     p.set_defaults(func=cmd_bridge)

@@ -68,7 +68,13 @@ class DeliveryError(GlanceKafkaError):
 
 
 class QueueFull(DeliveryError):
-    """The local producer queue stayed full for the whole wait: the record was not accepted."""
+    """The local producer queue had no room within the configured wait: the record was refused."""
+
+
+class MissingExtra(GlanceKafkaError):
+    """A command needs an optional part of the package that is not installed."""
+
+    exit_code = 2
 
 
 #: Exit codes of every command, for --help and the README (a test keeps them in step).

@@ -10,7 +10,8 @@ It only ever accepts input it is sure fastavro reads the same way: plain, canoni
 (varints of at most 64 bits, non-negative lengths and block counts, booleans 0 or 1, in-range
 union and enum indexes). Anything else raises `Unsure`, and the caller reads the record with
 fastavro, so corrupt records fail with fastavro's own error, exactly as before. Bytes after the
-record are ignored, as schemaless_reader ignores them.
+record also raise `Unsure`: a framed value holds one record, and the caller refuses what
+schemaless_reader would silently leave unread (a second record appended, say).
 
 Only the types Glance's schemas use are generated (null, boolean, long, string, enum, record,
 union, map, array, long/timestamp-micros); for a schema with any other type `compile_reader`
@@ -197,7 +198,7 @@ def compile_reader(parsed: Any, name: str = "record") -> Reader | None:
     gen.lines.append("def read(buf, pos):")
     if not gen.emit(parsed, "out", "    "):
         return None
-    gen.lines += ["    if pos > len(buf): raise Unsure", "    return out"]
+    gen.lines += ["    if pos != len(buf): raise Unsure", "    return out"]
     namespace: dict[str, Any] = {"Unsure": Unsure, "varint": _varint, "EPOCH": _EPOCH,
                                  "timedelta": timedelta, **gen.consts}
     exec(compile("\n".join(gen.lines), f"<avro reader {name}>", "exec"), namespace)  # noqa: S102

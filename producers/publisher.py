@@ -93,6 +93,9 @@ class Publisher:
         self._user_callback = on_delivery
         self._lock = threading.Lock()
         self._unreported: list[str] = []
+        #: Set when a record found no room within buffer_full_timeout; until one is taken again,
+        #: the next ones are refused without waiting (no caller waits the bound over and over).
+        self._full = False
         conf: dict[str, Any] = dict(SAFE_PRODUCER_DEFAULTS)
         conf.update(producer_config or {})
         conf.update(settings.librdkafka_config())
@@ -167,6 +170,7 @@ class Publisher:
             self._produce_when_room(topic, value, key, headers, report)
         except KafkaException as exc:
             self._refused(topic, value, exc)
+        self._full = False
         with self._lock:
             self.stats.accepted += 1
         self._poll(0)
@@ -180,14 +184,17 @@ class Publisher:
 
     def _produce_when_room(self, topic: str, value: bytes, key: bytes | None,
                            headers: Headers | None, report: DeliveryCallback | None) -> None:
-        """The local queue is full (broker slow or away): wait for deliveries, never drop."""
-        deadline = time.monotonic() + self.buffer_full_timeout
+        """The local queue is full (broker slow or away): wait for room, at most
+        buffer_full_timeout, then refuse (QueueFull), never drop."""
+        deadline = time.monotonic() + (0.0 if self._full else self.buffer_full_timeout)
         while True:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._full = True
                 raise QueueFull(
-                    f"local producer queue stayed full for {self.buffer_full_timeout:.0f}s "
+                    f"local producer queue stayed full for {self.buffer_full_timeout:g}s "
                     "(is the broker reachable?); the notification was not accepted")
-            self.producer.poll(0.1)
+            self.producer.poll(min(0.1, remaining))
             try:
                 if report is None:  # the producer's own callback, _on_delivery
                     self.producer.produce(topic, value, key, headers=headers)

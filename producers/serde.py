@@ -10,10 +10,9 @@ import json
 import struct
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from .avrowriter import compile_wire_writer, compile_writer
 from .codec import compiled_payload, from_record, parse_notification, wire_record, wire_source
@@ -21,7 +20,9 @@ from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
 from .fastdecode import Reader, compile_reader
-from .registry import registry_client
+
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
 
 _MAGIC = 0
 _write = fastavro.schemaless_writer
@@ -81,8 +82,13 @@ class AvroCodec:
                  registry: SchemaRegistryClient | None = None) -> None:
         self.settings = settings
         self.contract = contract or default_contract()
-        self.registry = registry or registry_client(settings, self.contract)
         self._registry_mode = settings.schema_registry_url is not None
+        if registry is None and self._registry_mode:
+            from .registry import registry_client  # the [registry] extra, only when configured
+
+            registry = registry_client(settings)
+        # None offline: schema ids are the contract's manifest (avro/manifest.json)
+        self.registry = registry
         self._headers: dict[tuple[str, int], bytes] = {}
         self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
         # The 4 schema id bytes of a record -> a generated reader for it and the schema it
@@ -178,7 +184,9 @@ class AvroCodec:
         """Magic byte and schema id; registered under '<topic>-value' once when a registry is used."""
         header = self._headers.get((topic, schema.schema_id))
         if header is None:
-            if self._registry_mode:
+            if self._registry_mode and self.registry is not None:
+                from confluent_kafka.schema_registry import Schema
+
                 registered = self.registry.register_schema_full_response(
                     f"{topic}-value", Schema(schema.schema_str, "AVRO"))
                 schema_id = registered.schema_id
@@ -202,7 +210,13 @@ class AvroCodec:
         cached = self._writers.get(schema_id)
         if cached is None:
             try:
-                text = self.registry.get_schema(schema_id).schema_str
+                if self.registry is None:
+                    text = self.contract.by_id[schema_id].schema_str
+                else:
+                    text = self.registry.get_schema(schema_id).schema_str
+            except KeyError:
+                raise InvalidNotification(
+                    "unknown_schema", f"schema id {schema_id} is not in the manifest") from None
             except Exception as exc:  # registry errors and unknown ids alike
                 raise InvalidNotification(
                     "unknown_schema", f"schema id {schema_id}: {exc}") from None
@@ -232,10 +246,14 @@ class AvroCodec:
                 except Exception:  # noqa: S110 - not a record it is sure of: fastavro decides
                     pass
         writer, reader, resolve_to = self._writer(self.writer_schema_id(value))
+        body = BytesIO(value[5:])
         try:
-            record = fastavro.schemaless_reader(BytesIO(value[5:]), writer, resolve_to)
+            record = fastavro.schemaless_reader(body, writer, resolve_to)
         except Exception as exc:  # fastavro raises assorted errors on corrupt bodies
             raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
+        if body.tell() != len(value) - 5:  # fastavro stops after one record, leaving the rest
+            raise InvalidNotification(
+                "decode_error", f"{len(value) - 5 - body.tell()} bytes after the Avro record")
         return record, reader  # type: ignore[return-value]
 
     def decode(self, value: bytes) -> dict[str, Any]:

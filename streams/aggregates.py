@@ -136,7 +136,12 @@ def upload_failure_class(message: str) -> str:
                           ("insufficient permissions", "storage_write_denied"),
                           ("timed out", "timeout"), ("duplicate", "duplicate"),
                           ("not allowed", "forbidden"), ("could not be found", "not_found"),
-                          ("http error", "http_error"), ("internal error", "internal_error"),
+                          ("http error", "http_error"),
+                          # a real glance-api wraps these in "due to internal error: ...", but
+                          # they are the uploader's data, not Glance failing
+                          ("does not match stream data", "format_mismatch"),
+                          ("failed safety checks", "unsafe_image"),
+                          ("internal error", "internal_error"),
                           ("cannot save data", "invalid_data")):
         if needle in text:
             return label

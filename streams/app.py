@@ -345,6 +345,7 @@ def project_summary(pipeline: Pipeline, project: str, now: float | None = None) 
         "images_by_status": {status: n for (p, status), n in
                              inventory["glance_project_images"].items() if p == project},
         "stored_bytes": inventory["glance_project_stored_bytes"].get((project,), 0),
+        "staged_bytes": inventory["glance_project_staged_bytes"].get((project,), 0),
         "stored_bytes_by_disk_format": {
             fmt: n for (p, fmt), n in inventory["glance_project_stored_bytes_by_disk_format"].items()
             if p == project},

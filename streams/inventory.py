@@ -1,4 +1,13 @@
-"""Image inventory per project, from the lifecycle topics: images by status, bytes stored.
+"""Image inventory per project, from the lifecycle topics: images by status, bytes stored, staged.
+
+Stored and staged bytes mean what Glance's own quota accounting means (glance.db's
+user_get_storage_usage / user_get_staging_usage, the image_size_total / image_stage_total
+limits): an image stores its size once per backend location, for any status but killed, deleted
+and pending_delete; data staged for glance-direct (status uploading or importing, or a copy still
+listed in os_glance_importing_to_stores) is staged, not stored. Locations are not in Glance's
+payloads, so a row counts its successful writes instead: each store Glance writes the data to
+sends one INFO image.upload (a plain upload, each store of a multi-store import, each copy-image
+target); an active or deactivated image whose uploads were never seen counts one.
 
 One row per image (`p3|img|<image id>`), on the partition its events share (they are all keyed
 by the image id), holding its latest owner, status, size, visibility and disk format. An event
@@ -18,6 +27,19 @@ from .aggregates import KafkaRecord, partition_of, row_key, split_key
 
 LIFECYCLE = {"image.create", "image.prepare", "image.upload", "image.activate", "image.update",
              "image.delete"}
+#: Statuses Glance's quota accounting leaves out (glance/db/sqlalchemy/api.py).
+NOT_COUNTED = {"killed", "deleted", "pending_delete"}
+STAGING = {"uploading", "importing"}
+HAS_DATA = {"active", "deactivated"}
+
+
+def _importing_to_stores(payload: dict[str, Any]) -> bool:
+    """Whether a copy is still pending: the image property (what Glance's accounting reads) when
+    the payload has it, else the list image.prepare/upload carry beside it."""
+    properties = payload.get("properties")
+    if isinstance(properties, dict) and "os_glance_importing_to_stores" in properties:
+        return bool(properties["os_glance_importing_to_stores"])
+    return bool(payload.get("os_glance_importing_to_stores"))
 
 
 def _order(record: dict[str, Any]) -> list[Any]:
@@ -46,13 +68,17 @@ class Inventory:
             return  # replayed: this row already holds it
         offsets[rec.topic] = rec.offset
         state = dict(row[0]) if row else None
+        # counted whatever order the topics arrive in: each one is one more location
+        stores = (state or {}).get("stores", 0) + (
+            event_type == "image.upload" and record["priority"] == "INFO")
         order = _order(record)
         if state is None or (not state["deleted"] and order >= state["order"]):
             deleted = event_type == "image.delete" or bool(payload.get("deleted"))
             state = {"owner": payload.get("owner") or "_unknown", "status": payload.get("status"),
                      "size": payload.get("size"), "visibility": payload.get("visibility"),
                      "disk_format": payload.get("disk_format"), "deleted": deleted,
-                     "order": order}
+                     "importing": _importing_to_stores(payload), "order": order}
+        state["stores"] = stores
         self._pending[key] = [state, offsets]
 
     def flush(self) -> int:
@@ -63,11 +89,24 @@ class Inventory:
         return written
 
 
+def stored_and_staged(state: dict[str, Any]) -> tuple[int, int]:
+    """(bytes stored in the backends, bytes in the staging area) of one image row, as Glance's
+    image_size_total and image_stage_total accounting count them."""
+    size, status = state["size"] or 0, state["status"]
+    if state["deleted"] or size <= 0 or status in NOT_COUNTED:
+        return 0, 0
+    locations = state.get("stores", 0) or (1 if status in HAS_DATA else 0)
+    # rows written before staging was tracked carry no "importing"
+    staged = status in STAGING or bool(state.get("importing"))
+    return size * locations, size if staged else 0
+
+
 def project_gauges(rows: Iterable[tuple[str, Any]], owned: Callable[[int], bool]
                    ) -> dict[str, Counter[tuple[str, ...]]]:
     """{metric: Counter(labels)} for the inventory gauges, over the owned partitions."""
     images: Counter[tuple[str, ...]] = Counter()
     stored: Counter[tuple[str, ...]] = Counter()
+    staged: Counter[tuple[str, ...]] = Counter()
     by_format: Counter[tuple[str, ...]] = Counter()
     for key, value in rows:
         if not isinstance(key, str) or "|img|" not in key or not owned(partition_of(key)):
@@ -77,10 +116,14 @@ def project_gauges(rows: Iterable[tuple[str, Any]], owned: Callable[[int], bool]
             continue
         owner = state["owner"]
         images[(owner, state["status"] or "unknown")] += 1
-        if state["size"] is not None:
-            stored[(owner,)] += state["size"]
-            by_format[(owner, state["disk_format"] or "unknown")] += state["size"]
+        in_store, in_staging = stored_and_staged(state)
+        if in_store:
+            stored[(owner,)] += in_store
+            by_format[(owner, state["disk_format"] or "unknown")] += in_store
+        if in_staging:
+            staged[(owner,)] += in_staging
     return {"glance_project_images": images, "glance_project_stored_bytes": stored,
+            "glance_project_staged_bytes": staged,
             "glance_project_stored_bytes_by_disk_format": by_format}
 
 

@@ -39,9 +39,13 @@ METRICS: dict[str, MetricSpec] = {
     "glance_project_images": MetricSpec(
         "gauge", ("project", "status"), "Images known per owner project, by status."),
     "glance_project_stored_bytes": MetricSpec(
-        "gauge", ("project",), "Bytes stored per owner project (images not deleted)."),
+        "gauge", ("project",), "Bytes in the backends per owner project: image size times the stores "
+        "holding it, as Glance's image_size_total quota counts it (not killed/deleted)."),
+    "glance_project_staged_bytes": MetricSpec(
+        "gauge", ("project",), "Bytes in the staging area per owner project (images uploading or "
+        "importing, copies pending), as Glance's image_stage_total quota counts it."),
     "glance_project_stored_bytes_by_disk_format": MetricSpec(
-        "gauge", ("project", "disk_format"), "Bytes stored per owner project and disk format."),
+        "gauge", ("project", "disk_format"), "glance_project_stored_bytes by disk format."),
     "glance_replays_skipped_total": MetricSpec(
         "counter", (), "Records re-delivered (after a restart or rebalance) that every row already held; "
         "this worker process only."),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
+import threading
 from collections.abc import Iterator
 
 import faust
@@ -20,6 +22,42 @@ from .app import Pipeline, StreamOptions, build
 from .collector import TableCollector, computed
 
 log = logging.getLogger(__name__)
+
+#: Seconds from SIGTERM/SIGINT to exit at most: inside Kubernetes' default 30 s grace period.
+STOP_TIMEOUT = 20.0
+
+
+class BoundedStopWorker(faust.Worker):
+    """A Faust worker whose stop is bounded: with Kafka unreachable, Faust's own shutdown (its
+    consumer's last commit, the producers' flushes, the group's leave) took 62 s.
+
+    STOP_TIMEOUT after the signal the process exits regardless. Nothing is lost by it: offsets are
+    committed only for records whose changelog rows are written (streams/app.py), so whatever was
+    not committed is read again by the worker that takes the partitions over.
+    """
+
+    _stop_timer: threading.Timer | None = None
+
+    def _on_sigterm(self) -> None:
+        self._bound_the_stop()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._bound_the_stop()
+        super()._on_sigint()
+
+    def _bound_the_stop(self) -> None:
+        if self._stop_timer is None:
+            self._stop_timer = threading.Timer(STOP_TIMEOUT, _exit_now)
+            self._stop_timer.daemon = True
+            self._stop_timer.start()
+
+
+def _exit_now() -> None:
+    log.error("stream worker: still stopping %.0fs after the signal (is Kafka reachable?); "
+              "exiting now, uncommitted records will be read again", STOP_TIMEOUT)
+    logging.shutdown()
+    os._exit(1)
 
 
 def metrics_registry(pipeline: Pipeline, project_label_limit: int) -> CollectorRegistry:
@@ -48,8 +86,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     print(f"stream worker: metrics on http://{args.host}:{server.port}/metrics, "
           f"views on http://{args.host}:{options.web_port}/projects/<project>/", file=sys.stderr,
           flush=True)
-    worker = faust.Worker(pipeline.app, loglevel=_faust_loglevel(args.verbose), quiet=True,
-                          redirect_stdouts=False)
+    worker = BoundedStopWorker(pipeline.app, loglevel=_faust_loglevel(args.verbose), quiet=True,
+                               redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -1,21 +1,36 @@
-"""Shared fixtures: one real embedded broker (Tansu over TCP) per test session, fresh topics per test."""
+"""Shared fixtures: one real embedded broker (Tansu over TCP) and, for the tests that ask for it, one
+real RabbitMQ node per test session; fresh topics per test."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
+from tests.glance_api import glance_api  # noqa: F401 - the real glance-api fixture factory
+
+if TYPE_CHECKING:  # imported by the fixture: it brings oslo.messaging along
+    from tests.rabbitmq import RabbitMQ
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """Debian's rabbitmq-server on free ports (started on first use, ~7 s), stopped by pid."""
+    from tests.rabbitmq import RabbitMQ
+
+    with RabbitMQ(tmp_path_factory.mktemp("rabbitmq")) as node:
+        yield node
 
 
 @pytest.fixture(autouse=True)

@@ -29,3 +29,20 @@ def expected_totals(notifications: list[dict[str, Any]]) -> dict[str, Counter]:
             if n["event_type"] == "task.failure":
                 out["task_failures"][(task_type, payload["owner"])] += 1
     return out
+
+
+#: expected_totals' kinds -> (the metric each is exported as, its labels in expected_totals' order).
+METRIC_OF = {
+    "served": ("glance_image_served_bytes_total", ("project", "outcome")),
+    "downloaded": ("glance_image_downloaded_bytes_total", ("project", "outcome")),
+    "downloads": ("glance_image_downloads_total", ("outcome",)),
+    "task_events": ("glance_task_events_total", ("task_type", "status")),
+    "task_failures": ("glance_task_failures_total", ("task_type", "project")),
+    "notifications": ("glance_notifications_total", ("event_type", "priority")),
+}
+
+
+def expected_metric_sums(notifications: list[dict[str, Any]]) -> dict[str, dict[tuple, int]]:
+    """expected_totals by metric name, leaving out empty ones: {metric: {label values: total}}."""
+    return {METRIC_OF[kind][0]: dict(counter)
+            for kind, counter in expected_totals(notifications).items() if counter}

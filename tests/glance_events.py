@@ -37,6 +37,29 @@ What Glance 33 really sends (vs. the docs page):
   expected, not when the client goes away (an abandoned download sends nothing at all).
   The v2 download path has no destination_ip; the cache middleware path has it.
 * No WARN notification is emitted by any of these code paths.
+
+What a real glance-api 33 adds to that (tests/integration/test_real_glance.py, under uWSGI with
+enabled_backends, SQLite and a filesystem store):
+
+* ``task.create`` (INFO, status pending, the task dict) for every task, from
+  TaskRepoProxy.add -- the docs page omits it; it has its own schema and topic now, and
+  :func:`emit_glance_events` sends it too.
+* ``task.run`` comes only after the flow returns, with the stale status ``pending``, and not at
+  all when the flow raises; task.success carries ``result = None`` and task.failure
+  ``message = None`` although the task API shows the result and "Task failed due to Internal
+  Error"; ``expires_at`` on task.create/processing is "now".
+* With ``enabled_backends``, image.prepare carries ``backend`` (the default store's name) on a
+  plain PUT upload too, not only when a store was named.
+* glance-direct: staging sends image.update with status ``uploading`` and the staged size
+  before any data is in a store; the import sends image.update ``importing``, then
+  image.prepare / image.upload (whose ``os_glance_importing_to_stores`` still lists the store
+  being written) per store. A failed import (a disk_format that does not match the data) sends
+  ERROR image.upload "... due to internal error: Image disk_format qcow2 does not match stream
+  data raw", leaves the image ``importing`` and its staged data counted in Glance's staging
+  usage.
+* A download the client abandons sends no image.send at all -- unless the whole image fitted in
+  the socket buffers before the client went away, in which case Glance reports it complete
+  (INFO, bytes_sent = the full size): bytes_sent is what Glance wrote, not what was received.
 """
 
 from __future__ import annotations
@@ -276,8 +299,8 @@ def emit_glance_events(notifier: Any) -> None:
     """Drive Glance 33's notifier code so ``notifier`` receives a realistic day of events.
 
     Emits image.create/prepare/upload/activate/update/delete/send, image.upload ERROR (text),
-    image.send INFO and ERROR (v2 download and cache-middleware paths), task.run/processing/
-    success/failure, and image.member.create/update/delete.
+    image.send INFO and ERROR (v2 download and cache-middleware paths), task.create/run/
+    processing/success/failure, and image.member.create/update/delete.
     """
     N = glance.notifier
     t0 = _utcnow() - datetime.timedelta(hours=2, minutes=13, seconds=7)
@@ -408,7 +431,7 @@ def emit_glance_events(notifier: Any) -> None:
                     {"image_id": winsrv.image_id, "import_req": {"method": {"name": "glance-direct"}},
                      "backend": ["ceph-az2"]}, t0 + datetime.timedelta(minutes=6))
     for task in (ok, bad):
-        task_db.tasks[task.task_id] = task
+        tasks.add(N.TaskProxy(task, datalab, notifier))            # task.create (pending)
         N.TaskProxy(task, datalab, notifier).run(deferred)          # task.processing, task.run
     tasks.get(ok.task_id).succeed({"image_id": winsrv.image_id})    # task.success
     tasks.get(bad.task_id).fail("Image import failed: Free space 0 B < 1.5 GiB requested on ceph-az2")
@@ -419,8 +442,8 @@ def emit_glance_events(notifier: Any) -> None:
                               "image_properties": {"name": "cirros", "disk_format": "qcow2",
                                                    "container_format": "bare"}},
                        t0 + datetime.timedelta(minutes=9))
-    task_db.tasks[legacy.task_id] = legacy
     acme_tasks = N.TaskRepoProxy(task_db, acme, notifier)
+    acme_tasks.add(N.TaskProxy(legacy, acme, notifier))            # task.create
     base_executor = glance.async_.TaskExecutor(acme, acme_tasks, repo, None)
     acme_tasks.get(legacy.task_id).run(base_executor)              # processing, failure, run
 

@@ -38,3 +38,25 @@ def strip_added_nulls(decoded_payload: Any, original: Any) -> Any:
     if not isinstance(decoded_payload, dict) or not isinstance(original, dict):
         return decoded_payload
     return {k: v for k, v in decoded_payload.items() if k in original}
+
+
+def same_notification(decoded: dict[str, Any], sent: dict[str, Any]) -> bool:
+    """The decoded notification carries every value that was sent: the envelope as sent (the
+    priority in its canonical spelling, the timestamp as the same instant), every payload key
+    with its value, and nothing but nulls added."""
+    from datetime import UTC, datetime
+
+    def instant(text: str) -> datetime:
+        parsed = datetime.fromisoformat(text)
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+    priority = sent["priority"].upper()
+    payload, original = decoded["payload"], sent["payload"]
+    added = ({k: v for k, v in payload.items() if k not in original}
+             if isinstance(payload, dict) and isinstance(original, dict) else {})
+    return ({k: decoded[k] for k in ("message_id", "publisher_id", "event_type")}
+            == {k: sent[k] for k in ("message_id", "publisher_id", "event_type")}
+            and decoded["priority"] == {"WARNING": "WARN"}.get(priority, priority)
+            and instant(decoded["timestamp"]) == instant(sent["timestamp"])
+            and strip_added_nulls(payload, original) == original
+            and all(v is None for v in added.values()))

@@ -2,7 +2,9 @@
 
 Independent of the product and of the demo simulator: each image is created, uploaded and
 activated, updated (sometimes with a new size), and maybe deleted; the truth is the last state
-written for each image that was not deleted.
+written for each image that was not deleted. As in Glance's quota accounting, an image written to
+two stores (two INFO image.upload) stores its size twice, and one only staged for glance-direct
+(status uploading) is staged, not stored.
 """
 
 from __future__ import annotations
@@ -54,16 +56,27 @@ def lifecycle_history(images: int = 400, projects: int = 30, seed: int = 11
     truth_images: Counter = Counter()
     truth_stored: Counter = Counter()
     truth_format: Counter = Counter()
+    truth_staged: Counter = Counter()
     base = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     for _ in range(images):
         image = _OneImage(rng, rng.choice(owners), base + timedelta(seconds=rng.randrange(3600)))
         size = rng.randrange(10**6, 5 * 2**31)
         image.emit("image.create", "queued", None)
-        if rng.random() < 0.1:  # never uploaded: stays queued without a size
+        stores = 1
+        draw = rng.random()
+        if draw < 0.1:  # never uploaded: stays queued without a size
             state: tuple[str, int | None] = ("queued", None)
+        elif draw < 0.15:  # staged for glance-direct, never imported
+            image.emit("image.update", "uploading", None)
+            image.emit("image.update", "uploading", size)
+            state = ("uploading", size)
         else:
             image.emit("image.prepare", "saving", None)
             image.emit("image.upload", "active", size)
+            if draw > 0.9:  # a second store (multi-store import, copy-image)
+                image.emit("image.prepare", "active", size)
+                image.emit("image.upload", "active", size)
+                stores = 2
             image.emit("image.activate", "active", size)
             state = ("active", size)
             for _ in range(rng.randrange(0, 4)):
@@ -75,9 +88,11 @@ def lifecycle_history(images: int = 400, projects: int = 30, seed: int = 11
             image.emit("image.delete", "deleted", state[1], deleted=True)
         else:
             truth_images[(image.owner, state[0])] += 1
-            if state[1] is not None:
-                truth_stored[(image.owner,)] += state[1]
-                truth_format[(image.owner, image.fmt)] += state[1]
+            if state[0] == "uploading":
+                truth_staged[(image.owner,)] += state[1]
+            elif state[1] is not None:
+                truth_stored[(image.owner,)] += state[1] * stores
+                truth_format[(image.owner, image.fmt)] += state[1] * stores
         per_image.append(image.events)
     # Interleave images at random, each image's own events in order (as Glance emits them).
     history: list[dict[str, Any]] = []
@@ -88,5 +103,6 @@ def lifecycle_history(images: int = 400, projects: int = 30, seed: int = 11
         if not queues[i]:
             queues.pop(i)
     truth = {"glance_project_images": truth_images, "glance_project_stored_bytes": truth_stored,
+             "glance_project_staged_bytes": truth_staged,
              "glance_project_stored_bytes_by_disk_format": truth_format}
     return history, truth

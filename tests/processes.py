@@ -16,7 +16,7 @@ from producers.broker import free_port
 from producers.config import Settings
 from streams.exposition import Metrics, parse_metrics, total, worker_command
 
-__all__ = ["ROOT", "Worker", "parse_metrics", "running_workers", "total", "wait_for"]
+__all__ = ["ROOT", "Worker", "parse_metrics", "running_workers", "total", "wait_for", "wait_stable"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +98,24 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, worker: Wo
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}"
                          + (f"\n{worker.log_tail()}" if worker else ""))
+
+
+def wait_stable(read: Callable[[], Any], done: Callable[[Any], bool], timeout: float, what: str,
+                worker: Worker | None = None, quiet: float = 3.0, interval: float = 0.25) -> Any:
+    """Wait until `done(read())` holds, then until `read()` stays the same for `quiet` seconds;
+    returns that value. What arrives late (an over-count, a record delivered after the fact)
+    changes the value within the quiet period and is seen, unlike after a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    value = wait_for(lambda: (v := read()) and done(v) and (v,), timeout, what, worker, interval)[0]
+    settled_at = time.monotonic()
+    while time.monotonic() - settled_at < quiet:
+        if time.monotonic() > deadline + quiet:
+            raise AssertionError(f"{what}: never stable for {quiet}s")
+        time.sleep(interval)
+        again = read()
+        if again != value:
+            value, settled_at = again, time.monotonic()
+    return value
 
 
 @contextlib.contextmanager

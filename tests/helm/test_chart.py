@@ -276,6 +276,64 @@ def test_tls_client_certificate_and_key_password(render: Any) -> None:
             kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
 
 
+def test_rabbit_tap_takes_its_transport_url_from_the_secret(render: Any) -> None:
+    values = ci_values("rabbit")
+    docs = manifests(render(values))
+    assert not [d for _, d in docs if d["kind"] == "Secret"], "the chart must not create Secrets"
+    bridge = deployment(docs, "bridge")
+    ctr = container(bridge)
+    args = ctr["args"]
+    assert args[:2] == ["bridge", "--bootstrap-servers=$(GLANCE_KAFKA_BOOTSTRAP_SERVERS)"]
+    assert {"--exchange=glance", "--topics=notifications,glance_kafka", "--pool=glance-kafka",
+            "--batch-size=500", "--priorities=info,warn,error",
+            "--config-file=/etc/glance-kafka/oslo/glance-kafka.conf"} <= set(args)
+    assert not [a for a in args if "rabbit://" in a or a.startswith("--source-topics")]
+    env = {e["name"]: e for e in ctr["env"]}
+    assert env["GLANCE_KAFKA_TRANSPORT_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "glance-rabbit", "key": "transport-url"}}
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # [oslo_messaging_rabbit] from values, TLS pointing at the CA mounted from the Secret.
+    (oslo,) = [d for _, d in docs
+               if d["kind"] == "ConfigMap" and d["metadata"]["name"] == f"{FULLNAME}-bridge-oslo"]
+    conf = oslo["data"]["glance-kafka.conf"].splitlines()
+    assert conf[0] == "[oslo_messaging_rabbit]"
+    assert {"ssl = true", "ssl_ca_file = /etc/glance-kafka/rabbit-tls/ca.crt",
+            "amqp_durable_queues = true", "heartbeat_timeout_threshold = 60"} == set(conf[1:])
+    mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
+    assert mounts["oslo-config"] == "/etc/glance-kafka/oslo"
+    assert mounts["rabbit-tls"] == "/etc/glance-kafka/rabbit-tls"
+    volumes = {v["name"]: v for v in bridge["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["rabbit-tls"]["secret"]["secretName"] == "glance-rabbit"
+    assert volumes["oslo-config"]["configMap"]["name"] == f"{FULLNAME}-bridge-oslo"
+
+
+def test_the_oslo_config_file_is_one_oslo_config_reads(render: Any, tmp_path: Path) -> None:
+    """What the chart writes is what the tap's --config-file expects: oslo.config parses it."""
+    from oslo_config import cfg
+
+    docs = manifests(render(ci_values("rabbit")))
+    (oslo,) = [d for _, d in docs if d["metadata"]["name"] == f"{FULLNAME}-bridge-oslo"]
+    path = tmp_path / "glance-kafka.conf"
+    path.write_text(oslo["data"]["glance-kafka.conf"])
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.BoolOpt("ssl"), cfg.StrOpt("ssl_ca_file"),
+                        cfg.BoolOpt("amqp_durable_queues"),
+                        cfg.IntOpt("heartbeat_timeout_threshold")], group="oslo_messaging_rabbit")
+    conf(args=[], default_config_files=[str(path)])
+    group = conf.oslo_messaging_rabbit
+    assert group.ssl is True and group.ssl_ca_file == "/etc/glance-kafka/rabbit-tls/ca.crt"
+    assert group.amqp_durable_queues is True and group.heartbeat_timeout_threshold == 60
+
+
+def test_kafka_bridge_is_unchanged_by_the_rabbit_values(render: Any) -> None:
+    docs = manifests(render(_with(MINIMAL, "bridge.enabled", True)))
+    ctr = container(deployment(docs, "bridge"))
+    assert "--source-topics=notifications.info,notifications.warn,notifications.error" in ctr["args"]
+    assert not [a for a in ctr["args"] if a.startswith(("--pool", "--exchange", "--config-file"))]
+    assert "GLANCE_KAFKA_TRANSPORT_URL" not in {e["name"] for e in ctr.get("env", [])}
+    assert not [d for _, d in docs if d["metadata"]["name"].endswith("-bridge-oslo")]
+
+
 def test_service_monitor_and_alerts_agree_on_job_and_port(render: Any) -> None:
     docs = manifests(render(ci_values("production")))
     kinds = by_kind(docs)
@@ -390,6 +448,15 @@ BAD_VALUES = {
     "typo in a key": (_with(MINIMAL, "streams.replicas", 2), "replicas"),
     "bad service type": (
         _with(MINIMAL, "metrics.service.type", "Ingress"), "/metrics/service/type"),
+    "unknown bridge source": (_with(MINIMAL, "bridge.source", "amqp"), "/bridge/source"),
+    "rabbit source without a Secret": (
+        _with(_with(MINIMAL, "bridge.enabled", True), "bridge.source", "rabbit"),
+        "bridge.rabbit.existingSecret is required"),
+    "unknown rabbit priority": (
+        _with(MINIMAL, "bridge.rabbit.priorities", ["notice"]), "/bridge/rabbit/priorities"),
+    "rabbit options with the kafka source": (
+        _with(_with(MINIMAL, "bridge.enabled", True), "bridge.rabbit.tls.enabled", True),
+        "apply to bridge.source rabbit only"),
 }
 
 

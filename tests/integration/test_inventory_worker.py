@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from producers.config import Settings
 from tests.integration.test_stream_exactness import SteadyPublisher
 from tests.lifecycle import lifecycle_history
-from tests.processes import Worker, running_workers, total, wait_for
+from tests.processes import Worker, running_workers, total, wait_for, wait_stable
 
 
 def _gauges(metrics: dict) -> dict:
     out = {}
     for name, labels in (("glance_project_images", ("project", "status")),
                          ("glance_project_stored_bytes", ("project",)),
+                         ("glance_project_staged_bytes", ("project",)),
                          ("glance_project_stored_bytes_by_disk_format", ("project", "disk_format"))):
         out[name] = {tuple(dict(k)[label] for label in labels): v
                      for k, v in metrics.get(name, {}).items() if v}
@@ -39,10 +38,10 @@ def test_inventory_gauges_survive_sigkill_and_equal_ground_truth(settings: Setti
         second.wait_ready()
         publisher.join(120)
         assert publisher.error is None
-        wait_for(lambda: total(second.metrics(), "glance_notifications_total") == len(history),
-                 120, "all processed", second)
-        time.sleep(2)
-        metrics = second.metrics()
+        metrics = wait_stable(second.metrics, lambda m: total(
+            m, "glance_notifications_total") >= len(history), 120, "all processed", second,
+            quiet=2.0)
+        assert total(metrics, "glance_notifications_total") == len(history)
         assert total(metrics, "glance_duplicates_skipped_total") == len(history[::50])
         expected = {name: {k: float(v) for k, v in counter.items() if v}
                     for name, counter in truth.items()}

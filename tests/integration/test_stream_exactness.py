@@ -17,9 +17,8 @@ import pytest
 
 from producers.config import Settings
 from producers.publisher import Publisher
-from tests.expected import expected_totals
-from tests.integration.test_stream_metrics import METRIC_OF
-from tests.processes import Worker, running_workers, total, wait_for
+from tests.expected import METRIC_OF, expected_totals
+from tests.processes import Worker, running_workers, total, wait_for, wait_stable
 
 EVENTS = 20_000
 
@@ -121,10 +120,9 @@ def test_sigkill_mid_stream_then_restart_is_exact(settings: Settings, tmp_path) 
         second.wait_ready()
         publisher.join(120)
         assert publisher.error is None
-        metrics = wait_for(lambda: (m := second.metrics()) and total(
-            m, "glance_notifications_total") >= EVENTS and m, 120, "all processed", second)
-        time.sleep(3)  # anything over-counted would show up by now
-        metrics = second.metrics()
+        # anything over-counted would change the totals within the quiet period
+        metrics = wait_stable(second.metrics, lambda m: total(
+            m, "glance_notifications_total") >= EVENTS, 120, "all processed", second, quiet=3.0)
         counted_before = total(metrics, "glance_replays_skipped_total")
         assert total(metrics, "glance_notifications_total") == EVENTS
         assert_exact(metrics, expected)
@@ -142,10 +140,9 @@ def test_second_worker_joining_mid_stream_keeps_summed_totals_exact(settings: Se
             second.wait_ready(90)
             publisher.join(120)
             assert publisher.error is None
-            wait_for(lambda: total(summed(first, second), "glance_notifications_total") == EVENTS
-                     and first.get("/ready")[0] == 200, 120, "all processed by the two", second)
-            time.sleep(3)
-            metrics = summed(first, second)
+            metrics = wait_stable(lambda: summed(first, second), lambda m: total(
+                m, "glance_notifications_total") >= EVENTS and first.get("/ready")[0] == 200,
+                120, "all processed by the two", second, quiet=3.0)
             owned = [total(w.metrics(), "glance_worker_assigned_partitions") for w in (first, second)]
             assert sorted(owned) == [2, 2]  # the partitions (and their rows) were split
             assert_exact(metrics, expected)

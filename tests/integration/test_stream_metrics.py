@@ -11,19 +11,10 @@ from confluent_kafka import Producer
 from producers.config import Settings
 from producers.exceptions import InvalidNotification
 from producers.publisher import Publisher
-from tests.expected import expected_totals
+from tests.expected import METRIC_OF, expected_totals
 from tests.glance_events import glance_notifications, seed_notifications
 from tests.kafka_helpers import read_all
 from tests.processes import Worker, running_workers, total, wait_for
-
-METRIC_OF = {
-    "served": ("glance_image_served_bytes_total", ("project", "outcome")),
-    "downloaded": ("glance_image_downloaded_bytes_total", ("project", "outcome")),
-    "downloads": ("glance_image_downloads_total", ("outcome",)),
-    "task_events": ("glance_task_events_total", ("task_type", "status")),
-    "task_failures": ("glance_task_failures_total", ("task_type", "project")),
-    "notifications": ("glance_notifications_total", ("event_type", "priority")),
-}
 
 
 def assert_metrics_equal(metrics: dict, expected: dict) -> None:

@@ -7,27 +7,16 @@ from collections import Counter
 
 import pytest
 
-from producers.config import Settings
 from producers.serde import AvroCodec
 from streams.aggregates import Aggregator, SourceRecord, upload_failure_class
 from streams.collector import TableCollector, totals
+from tests.expected import expected_metric_sums
 from tests.glance_events import glance_notifications
+from tests.source_log import SETTINGS
+from tests.source_log import source_log as _log
 
-SETTINGS = Settings(bootstrap_servers="127.0.0.1:1")
-
-
-def _log(notifications, partitions=4) -> list[SourceRecord]:
-    """The records a broker would hold: per-type topic, key-hashed partition, increasing offsets."""
-    codec = AvroCodec(SETTINGS)
-    offsets: Counter = Counter()
-    out = []
-    for n in notifications:
-        encoded = codec.encode(n)
-        partition = hash(encoded.key) % partitions
-        out.append(SourceRecord(encoded.topic, partition, offsets[(encoded.topic, partition)],
-                                encoded.value, encoded.key))
-        offsets[(encoded.topic, partition)] += 1
-    return out
+#: emit_glance_events makes the store raise StorageFull once and StorageWriteDenied once.
+GLANCE_UPLOAD_FAILURES = {("storage_full",): 1, ("storage_write_denied",): 1}
 
 
 def _sums(table) -> dict:
@@ -35,9 +24,14 @@ def _sums(table) -> dict:
 
 
 def _expected(notifications) -> dict:
-    table: dict = {}
-    Aggregator(table, AvroCodec(SETTINGS)).apply(_log(notifications))
-    return _sums(table)
+    """Plain sums over what was sent (tests/expected.py), never the product's own aggregation."""
+    expected = expected_metric_sums(notifications)
+    failed_uploads = sum(n["event_type"] == "image.upload" and n["priority"] == "ERROR"
+                         for n in notifications)
+    if failed_uploads:
+        assert failed_uploads == sum(GLANCE_UPLOAD_FAILURES.values())  # only Glance's own events
+        expected["glance_image_upload_failures_total"] = dict(GLANCE_UPLOAD_FAILURES)
+    return expected
 
 
 def test_totals_match_what_glance_sent() -> None:
@@ -60,31 +54,34 @@ def test_totals_match_what_glance_sent() -> None:
 
 
 def test_replayed_batches_and_lost_writes_change_nothing() -> None:
-    """Replay any suffix after losing any subset of a batch's row writes: totals stay exact."""
-    sent = glance_notifications() * 1
+    """A crash mid-write loses any subset of the last batch's row writes (those rows keep their
+    value from before the batch); the restart replays from any offset at or before the last
+    commit, which precedes that batch. Totals must be exact in every trial."""
+    sent = glance_notifications()
     log = _log(sent)
     expected = _expected(sent)
     rng = random.Random(7)
-    for trial in range(30):
+    codec = AvroCodec(SETTINGS)
+    lost_some = replayed_some = 0
+    for trial in range(40):
         table: dict = {}
-        aggregator = Aggregator(table, AvroCodec(SETTINGS))
-        cut = rng.randrange(1, len(log))
-        aggregator.apply(log[:cut])
-        # a crash mid-write: some rows of the last batch never reached the changelog
-        lossy = dict(table)
-        for key in rng.sample(sorted(lossy), k=rng.randrange(0, len(lossy))):
-            if rng.random() < 0.3:
-                del lossy[key]
-        restarted = Aggregator(lossy, AvroCodec(SETTINGS))
-        replay_from = rng.randrange(0, cut)
-        restarted.apply(log[replay_from:])
-        got = _sums(lossy)
-        # rows lost entirely lose their history before the replay point: only check rows kept
-        for name, series in expected.items():
-            for labels, value in series.items():
-                assert got.get(name, {}).get(labels, 0) <= value, (trial, name, labels)
-        if replay_from == 0:
-            assert got == expected, trial
+        committed = rng.randrange(0, len(log))
+        crashed_at = rng.randrange(committed + 1, len(log) + 1)
+        Aggregator(table, codec).apply(log[:committed])
+        before = dict(table)
+        Aggregator(table, codec).apply(log[committed:crashed_at])
+        written = [key for key in table if table[key] != before.get(key)]
+        for key in rng.sample(written, k=rng.randrange(0, len(written) + 1)):
+            if key in before:
+                table[key] = before[key]  # this write never reached the changelog
+            else:
+                del table[key]
+            lost_some += 1
+        replay = Aggregator(table, codec).apply(log[rng.randrange(0, committed + 1):])
+        replayed_some += replay.replayed > 0
+        got = _sums(table)
+        assert got == expected, trial
+    assert lost_some and replayed_some  # the trials did lose writes and did replay records
 
 
 def test_full_replay_after_partial_loss_is_exact() -> None:
@@ -165,6 +162,12 @@ def test_undecodable_records_are_handed_back_once_and_dead_letters_counted_from_
     ("Image storage media is full: disk", "storage_full"),
     ("Insufficient permissions on image storage media: x", "storage_write_denied"),
     ("Something new", "other"),
+    # texts a real glance-api 33 sent (tests/integration/test_real_glance.py)
+    ("Failed to upload image data for image 0edceb66-9987-4b45-96f6-d48c00345d43 due to internal "
+     "error: Image disk_format qcow2 does not match stream data raw", "format_mismatch"),
+    ("Failed to upload image data for image 0edceb66 due to internal error: Image failed safety "
+     "checks", "unsafe_image"),
+    ("Failed to upload image data for image 0edceb66 due to internal error: boom", "internal_error"),
 ])
 def test_upload_failure_classes(text: str, label: str) -> None:
     assert upload_failure_class(text) == label

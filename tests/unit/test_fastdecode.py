@@ -113,7 +113,7 @@ def test_decode_record_fails_as_fastavro_does() -> None:
         fast.decode_record(value)
         slow.decode_record(value)
     slow._fast.clear()  # schemas are cached now: it stays empty, fastavro reads everything
-    bad = malformed_avro(VALUES, 3000, seed=5) + [v[:-3] for v in VALUES[:300]]
+    bad = [m.value for m in malformed_avro(VALUES, 3000, seed=5)] + [v[:-3] for v in VALUES[:300]]
     for value in bad:
         outcomes = []
         for codec in (fast, slow):

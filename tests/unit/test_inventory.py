@@ -8,7 +8,8 @@ from producers.serde import AvroCodec
 from streams.aggregates import Aggregator
 from streams.inventory import Inventory, project_gauges
 from tests.lifecycle import lifecycle_history
-from tests.unit.test_aggregates import SETTINGS, _log
+from tests.source_log import SETTINGS
+from tests.source_log import source_log as _log
 
 
 def _gauges(table: dict) -> dict:

@@ -48,7 +48,7 @@ def test_tls_only_gives_faust_an_ssl_context() -> None:
 def test_secrets_stay_out_of_reprs() -> None:
     settings = load_settings(sasl_password=SECRET, ssl_key_password=SECRET,
                              schema_registry_basic_auth_user_info=f"u:{SECRET}")
-    for text in (repr(settings), str(settings), str(settings.model_dump())):
+    for text in (repr(settings), str(settings), str(settings.as_dict())):
         assert SECRET not in text
 
 

@@ -165,6 +165,23 @@ TLS files when configured. The root filesystem stays read-only.
 {{- end }}
 
 {{/*
+The RabbitMQ tap's oslo.config file ([oslo_messaging_rabbit]), or nothing when it needs none.
+*/}}
+{{- define "glance-kafka.osloRabbitConfig" -}}
+{{- $rabbit := .Values.bridge.rabbit }}
+{{- if and .Values.bridge.enabled (eq .Values.bridge.source "rabbit") (or $rabbit.osloMessagingRabbit $rabbit.tls.enabled) }}
+[oslo_messaging_rabbit]
+{{- if $rabbit.tls.enabled }}
+ssl = true
+ssl_ca_file = {{ $rabbit.tls.mountPath }}/ca.crt
+{{- end }}
+{{- range $key, $value := $rabbit.osloMessagingRabbit }}
+{{ $key }} = {{ $value }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Cross-field checks the JSON schema cannot express; every failure is collected, then `fail`.
 */}}
 {{- define "glance-kafka.validateValues" -}}
@@ -197,6 +214,13 @@ Cross-field checks the JSON schema cannot express; every failure is collected, t
 {{- end }}
 {{- if and .Values.schemaRegistry.basicAuth (not (include "glance-kafka.registrySecretName" .)) }}
 {{- $errors = append $errors "schemaRegistry.basicAuth needs schemaRegistry.existingSecret or kafka.existingSecret" }}
+{{- end }}
+{{- $bridge := .Values.bridge }}
+{{- if and $bridge.enabled (eq $bridge.source "rabbit") (not $bridge.rabbit.existingSecret) }}
+{{- $errors = append $errors "bridge.rabbit.existingSecret is required with bridge.source rabbit: the transport URL (rabbit://user:password@host:5672/vhost) is read from it" }}
+{{- end }}
+{{- if and $bridge.enabled (eq $bridge.source "kafka") (or $bridge.rabbit.osloMessagingRabbit $bridge.rabbit.tls.enabled) }}
+{{- $errors = append $errors "bridge.rabbit.osloMessagingRabbit and bridge.rabbit.tls apply to bridge.source rabbit only" }}
 {{- end }}
 {{- $streams := .Values.streams }}
 {{- if gt (int $streams.replicaCount) (int $streams.partitions) }}
