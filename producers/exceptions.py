@@ -84,8 +84,10 @@ EXIT_CODES: dict[int, str] = {
        "(consume)",
     2: "bad option value or configuration",
     3: "input file missing or unreadable",
-    4: "Kafka unreachable or not answering (connection refused, timeout, wrong protocol)",
-    5: "Kafka refused the credentials or the operation (authentication, authorization)",
+    4: "Kafka (or the bridge's RabbitMQ) unreachable or not answering (connection refused, "
+       "timeout, wrong protocol)",
+    5: "Kafka (or the bridge's RabbitMQ) refused the credentials or the operation "
+       "(authentication, authorization)",
     6: "topic does not exist",
     7: "records not delivered (they are written to a file named on stderr, to publish again)",
     8: "any other error",

@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .config import Settings
-from .exceptions import ConfigurationError, DeliveryError, GlanceKafkaError
+from .exceptions import AuthenticationError, BrokerError, ConfigurationError, DeliveryError
 from .forward import Forwarder
 from .publisher import Publisher
 
@@ -40,8 +40,8 @@ _RABBIT_LOGGER = "oslo.messaging._drivers.impl_rabbit"
 _REQUEUE_BACKOFF = 2.0
 
 
-class TapConnectionError(GlanceKafkaError):
-    """The tap could not start listening: RabbitMQ unreachable, login refused, unknown vhost..."""
+class TapConnectionError(BrokerError):
+    """The tap could not start listening: RabbitMQ unreachable, unknown vhost... (exit 4)."""
 
 
 @dataclass
@@ -214,7 +214,12 @@ class RabbitTap:
                 + (f": {failures.last}" if failures.last else ""))
         error = outcome["error"]
         if error is not None:
-            raise TapConnectionError(f"RabbitMQ at {self.where}: {_one_line(error)}") from None
+            text = f"RabbitMQ at {self.where}: {_one_line(error)}"
+            if "ACCESS_REFUSED" in text or "authentication" in text.lower():
+                raise AuthenticationError(text) from None  # exit 5: the login was refused
+            if "NOT_ALLOWED" in text or "NOT_FOUND" in text or "PRECONDITION_FAILED" in text:
+                raise ConfigurationError(text) from None  # exit 2: vhost, durability settings
+            raise TapConnectionError(text) from None
         self.listening = True
         log.warning("tap listening on %s, exchange %s, topics %s, pool %s", self.where,
                     self.options.exchange, ",".join(self.options.topics), self.options.pool)
