@@ -30,13 +30,18 @@ def _kafka_avro(bootstrap: str, prefix: str, **options: object) -> dict[str, obj
 
 
 def _rdk_main_threads(pid: int) -> int:
-    """librdkafka producers (and consumers) in a process: each has one thread named rdk:main."""
-    tasks = Path(f"/proc/{pid}/task")
-    count = 0
-    for task in tasks.iterdir():
-        with contextlib.suppress(OSError):  # the thread ended while we looked
-            count += (task / "comm").read_text().strip() == "rdk:main"
-    return count
+    """librdkafka producers (and consumers) in a process: each has one thread named rdk:main. A
+    thread librdkafka just started carries its creator's name until it names itself, so this is
+    the fewest of a few looks."""
+    looks = []
+    for _ in range(4):
+        count = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # the thread ended while we looked
+                count += (task / "comm").read_text().strip() == "rdk:main"
+        looks.append(count)
+        time.sleep(0.1)
+    return min(looks)
 
 
 def _footprint(api: GlanceAPI, kafka_port: int) -> dict[int, tuple[int, int, int, int]]:
@@ -72,11 +77,11 @@ def test_one_producer_per_worker_flat_over_hundreds_of_downloads_and_nothing_los
     for _ in range(200):
         assert owner.download(image["id"]) == IMAGE_BYTES
         downloads += 1
-        if downloads >= 20 and all(p[0] == 1 for p in _footprint(api, broker.port).values()):
+        if downloads >= 10 and all(p[0] == 1 for p in _footprint(api, broker.port).values()):
             break
     before = _footprint(api, broker.port)
     assert len(before) == 2 and all(p[0] == 1 for p in before.values()), before
-    for _ in range(180):
+    for _ in range(150):
         assert owner.download(image["id"]) == IMAGE_BYTES
         downloads += 1
     after = _footprint(api, broker.port)
@@ -104,7 +109,7 @@ def test_with_kafka_unreachable_sigterm_exits_within_flush_timeout(
     owner = api.client(Project())
     image = owner.create_image("small")
     owner.upload(image["id"], IMAGE_BYTES)
-    for _ in range(20):
+    for _ in range(10):
         started = time.monotonic()
         assert owner.download(image["id"]) == IMAGE_BYTES
         assert time.monotonic() - started < 2.0  # no request waits on the absent Kafka
@@ -113,6 +118,8 @@ def test_with_kafka_unreachable_sigterm_exits_within_flush_timeout(
     api.process.wait(timeout=60)
     elapsed = time.monotonic() - started
     psutil.wait_procs(api.worker_processes(), timeout=10)
-    assert elapsed < flush_timeout + 6, elapsed
+    # Glance's own stop takes 1-4 s here (and longer on a loaded machine); without the one bounded
+    # flush per process it took 92 s (issue 16).
+    assert elapsed < flush_timeout + 10, elapsed
     log = api.log_path.read_text(errors="replace")
     assert "not delivered to Kafka at exit" in log, api.log_tail()
