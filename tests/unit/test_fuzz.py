@@ -82,6 +82,9 @@ def _reason_of_foreign_text(raw: bytes) -> str | None:
             value = None
         if not isinstance(value, dict):
             return "bad_envelope"
+    event_type = value.get("event_type")
+    if event_type is not None and not (isinstance(event_type, str) and event_type):
+        return "wrong_type"  # the event type is read first: it chooses the schema
     if any(name not in value for name in ENVELOPE):
         return "missing_field"
     return None
