@@ -16,10 +16,12 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/glance-kafka demo --duration 60
 
+# Two pytest workers (the CI's two cores): the long scenarios spend most of their time in timed
+# outages and process start-up, so two of them overlap well (README, "Development").
 test: $(VENV)/.installed
 	bash scripts/ensure-system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -97,9 +97,11 @@ class EmbeddedBroker:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
+        # SIGINT, not SIGTERM: Tansu ends at once on Ctrl-C, while on SIGTERM it waits out a
+        # 5 s drain once any client has produced (an in-memory store has nothing to drain).
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGCONT)
-            process.terminate()
+            os.kill(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
