@@ -27,6 +27,15 @@ from confluent_kafka import KafkaException
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
 from .exceptions import EXIT_CODES, GlanceKafkaError, InvalidNotification, from_kafka
 from .extras import require
+from .options import (
+    BridgeCommand,
+    BrokerOptions,
+    ConsumeOptions,
+    DemoOptions,
+    PublishOptions,
+    StreamOptions,
+    TopicsOptions,
+)
 
 log = logging.getLogger("glance_kafka")
 
@@ -99,17 +108,23 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 
 # -- broker -----------------------------------------------------------------------------------
 
+def broker_options(args: argparse.Namespace) -> BrokerOptions:
+    return BrokerOptions(port=args.port, host=args.host, create_topics=args.create_topics,
+                         topic_prefix=args.topic_prefix)
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     require("demo")
     from .broker import EmbeddedBroker
     from .topics import ensure_topics
 
+    options = broker_options(args)
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    with EmbeddedBroker(port=args.port, host=args.host) as broker:
-        if args.create_topics:
+    with EmbeddedBroker(port=options.port, host=options.host) as broker:
+        if options.create_topics:
             ensure_topics(load_settings(bootstrap_servers=broker.bootstrap_servers,
-                                        topic_prefix=args.topic_prefix))
+                                        topic_prefix=options.topic_prefix))
         print(f"embedded broker (memory storage) on {broker.bootstrap_servers}", flush=True)
         while not stop.wait(0.5):
             if broker.process is not None and broker.process.poll() is not None:
@@ -119,12 +134,18 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 # -- topics -----------------------------------------------------------------------------------
 
+def topics_options(args: argparse.Namespace) -> TopicsOptions:
+    return TopicsOptions(partitions=args.partitions, replication_factor=args.replication_factor,
+                         timeout=args.timeout)
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from .topics import ensure_topics, pipeline_topics
 
-    settings = settings_from(args)
-    created = ensure_topics(settings, partitions=args.partitions,
-                            replication_factor=args.replication_factor, timeout=args.timeout)
+    settings, options = settings_from(args), topics_options(args)
+    created = ensure_topics(settings, partitions=options.partitions,
+                            replication_factor=options.replication_factor,
+                            timeout=options.timeout)
     for topic in pipeline_topics(settings):
         print(f"{topic}\t{'created' if topic in created else 'exists'}")
     return EXIT_OK
@@ -132,37 +153,48 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 # -- publish ----------------------------------------------------------------------------------
 
+def publish_options(args: argparse.Namespace) -> PublishOptions:
+    return PublishOptions(
+        file=args.file, strict=args.strict,
+        undelivered_file=Path(args.undelivered_file) if args.undelivered_file else None)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from .filepublish import FilePublish, open_input, report
     from .publisher import Publisher
 
-    settings = settings_from(args)
-    source = open_input(args.file)  # a missing file fails before anything connects
+    settings, options = settings_from(args), publish_options(args)
+    source = open_input(options.file)  # a missing file fails before anything connects
     # Short waits for room in a full queue, so a signal is seen within half a second.
     publisher = Publisher(settings, source="publish", buffer_full_timeout=0.5)
     run = FilePublish(publisher, grace=settings.shutdown_grace_seconds,
-                      undelivered_path=Path(args.undelivered_file) if args.undelivered_file
-                      else None)
+                      undelivered_path=options.undelivered_file)
     outcome = run.run(source)
-    return report(outcome, publisher, sys.stderr, args.strict)
+    return report(outcome, publisher, sys.stderr, options.strict)
 
 
 # -- consume ----------------------------------------------------------------------------------
+
+def consume_options(args: argparse.Namespace) -> ConsumeOptions:
+    return ConsumeOptions(topics=tuple(args.topic), from_beginning=args.from_beginning,
+                          max_records=args.max, idle_timeout=args.timeout, raw=args.raw,
+                          original=args.original)
+
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from .deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
     from .reader import read_topics
     from .serde import AvroCodec
 
-    settings = settings_from(args)
+    settings, options = settings_from(args), consume_options(args)
     codec = AvroCodec(settings)
     out: TextIO = sys.stdout
     bad = 0
-    for msg in read_topics(settings, args.topic, from_beginning=args.from_beginning,
-                           max_records=args.max, idle_timeout=args.timeout):
+    for msg in read_topics(settings, list(options.topics), from_beginning=options.from_beginning,
+                           max_records=options.max_records, idle_timeout=options.idle_timeout):
         value = msg.value() or b""
         dead_letters = msg.topic() == settings.dlq_topic
-        if args.raw or (dead_letters and args.original):
+        if options.raw or (dead_letters and options.original):
             out.write(value.decode("utf-8", errors="replace") + "\n")
         elif dead_letters:
             headers = msg.headers()
@@ -187,42 +219,58 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def cmd_bridge(args: argparse.Namespace) -> int:
+def bridge_options(args: argparse.Namespace, settings: Settings) -> BridgeCommand:
     """Kafka source by default; an oslo.messaging transport URL (flag, GLANCE_KAFKA_TRANSPORT_URL
     or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap."""
-    require("bridge")
-    from prometheus_client import CollectorRegistry
-
-    from .http import StatusServer
-
-    settings = settings_from(args)
     url = args.transport_url or (
         settings.transport_url.get_secret_value() if settings.transport_url else None)
-    registry = CollectorRegistry()
-    runner: Any
+    source: Any
     if url:
-        from .rabbit import ALL_PRIORITIES, RabbitTap, TapOptions
+        from .rabbit import ALL_PRIORITIES, TapOptions
 
-        runner = RabbitTap(settings, TapOptions(
+        source = TapOptions(
             transport_url=url, exchange=args.exchange, topics=_comma_list(args.topics),
             priorities=_comma_list(args.priorities) if args.priorities else ALL_PRIORITIES,
             pool=args.pool, batch_size=args.batch_size or 500, batch_timeout=args.batch_timeout,
             publisher_prefix=args.publisher_prefix, config_file=args.config_file,
-            connect_timeout=args.connect_timeout), registry=registry)
-        ready: Callable[[], bool] = lambda: runner.listening  # noqa: E731
+            connect_timeout=args.connect_timeout)
     else:
-        from .bridge import Bridge, BridgeOptions
+        from .bridge import BridgeOptions
 
-        runner = Bridge(settings, BridgeOptions(
+        source = BridgeOptions(
             source_topics=_comma_list(args.source_topics), group_id=args.group_id,
             publisher_prefix=args.publisher_prefix, batch_size=args.batch_size or 1000,
-            source_bootstrap_servers=args.source_bootstrap_servers), registry=registry)
-        ready = lambda: runner.assigned  # noqa: E731
+            source_bootstrap_servers=args.source_bootstrap_servers)
+    return BridgeCommand(source=source, host=args.host, metrics_port=args.metrics_port)
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    require("bridge")
+    settings = settings_from(args)
+    return run_bridge(settings, bridge_options(args, settings))
+
+
+def run_bridge(settings: Settings, options: BridgeCommand) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from .bridge import Bridge, BridgeOptions
+    from .http import StatusServer
+
+    registry = CollectorRegistry()
+    runner: Any
+    if isinstance(options.source, BridgeOptions):
+        runner = Bridge(settings, options.source, registry=registry)
+        ready: Callable[[], bool] = lambda: runner.assigned  # noqa: E731
+    else:
+        from .rabbit import RabbitTap
+
+        runner = RabbitTap(settings, options.source, registry=registry)
+        ready = lambda: runner.listening  # noqa: E731
     server = None
-    if args.metrics_port is not None:
-        server = StatusServer(args.host, args.metrics_port, registry, ready=ready,
+    if options.metrics_port is not None:
+        server = StatusServer(options.host, options.metrics_port, registry, ready=ready,
                               healthy=getattr(runner, "healthy", lambda: True)).start()
-        print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
+        print(f"bridge metrics on http://{options.host}:{server.port}/metrics", file=sys.stderr)
     _stop_on_signals(runner.stop)
     try:
         runner.run()
@@ -234,18 +282,32 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 # -- stream and demo live in streams/ ---------------------------------------------------------
 
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    return StreamOptions(host=args.host, metrics_port=args.metrics_port, web_port=args.web_port,
+                         data_dir=args.data_dir, project_label_limit=args.project_label_limit,
+                         verbose=args.verbose)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     require("streams")
     from streams.worker import run_worker
 
-    return run_worker(settings_from(args), args)
+    return run_worker(settings_from(args), stream_options(args))
+
+
+def demo_options(args: argparse.Namespace) -> DemoOptions:
+    return DemoOptions(
+        duration=args.duration, rate=args.rate, projects=args.projects,
+        images_per_project=args.images_per_project, seed=args.seed,
+        embedded_broker=not args.bootstrap_servers, broker_port=args.broker_port,
+        metrics_port=args.metrics_port, web_port=args.web_port, live=not args.no_live)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     require("demo")
     from streams.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(settings_from(args), demo_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,7 +44,7 @@ class TapConnectionError(BrokerError):
     """The tap could not start listening: RabbitMQ unreachable, unknown vhost... (exit 4)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TapOptions:
     transport_url: str
     exchange: str = "glance"  # Glance's control exchange (oslo_messaging.set_transport_defaults)
