@@ -26,7 +26,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .config import Settings
-from .exceptions import AuthenticationError, BrokerError, ConfigurationError, DeliveryError
+from .exceptions import (
+    AuthenticationError,
+    BrokerError,
+    ConfigurationError,
+    DeliveryError,
+    GlanceKafkaError,
+)
 from .forward import Forwarder
 from .publisher import Publisher
 
@@ -286,7 +292,7 @@ class RabbitTap:
         return self._requeue
 
 
-class _Stopped(Exception):
+class _Stopped(GlanceKafkaError):
     """Stop requested while a batch still waited for Kafka."""
 
 

@@ -20,6 +20,7 @@ from faust.types import TP
 
 from producers.config import Settings
 from producers.deadletter import dead_letter_headers
+from producers.exceptions import PartitionMismatch
 from producers.kafkalog import Reachability
 from producers.liveness import Liveness
 from producers.options import StreamOptions
@@ -155,7 +156,7 @@ def source_partitions(settings: Settings, topics: list[str]) -> int:
     metadata = AdminClient(settings.librdkafka_config()).list_topics(timeout=30)
     counts = {len(metadata.topics[t].partitions) for t in topics if t in metadata.topics}
     if len(counts) > 1:
-        raise ValueError(f"source topics have different partition counts {sorted(counts)}; "
+        raise PartitionMismatch(f"source topics have different partition counts {sorted(counts)}; "
                          "the stream processors need them equal")
     return counts.pop() if counts else 4
 
