@@ -70,6 +70,17 @@ def _not_negative(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port (0: any free one), or a one-line usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text}")
+    return value
+
+
 def _librdkafka_setting(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -316,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (memory storage)")
-    p.add_argument("--port", type=int, default=9092, help="listen port (default 9092)")
+    p.add_argument("--port", type=_port, default=9092, help="listen port (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--create-topics", action="store_true", help="create the pipeline topics")
     p.add_argument("--topic-prefix", default=None, help="prefix for --create-topics")
@@ -397,15 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("--source-bootstrap-servers", default=None,
                        help="read the oslo topics from another cluster")
     kafka.add_argument("--group-id", default="glance-kafka-bridge")
-    p.add_argument("--metrics-port", type=int, default=None)
+    p.add_argument("--metrics-port", type=_port, default=None)
     p.add_argument("--host", default="127.0.0.1", help="address for --metrics-port")
     p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("stream", help="run a stream worker: aggregates, /metrics, JSON views")
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--metrics-port", type=int, default=9108)
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--metrics-port", type=_port, default=9108)
+    p.add_argument("--web-port", type=_port, default=6066)
     p.add_argument("--data-dir", default=None, help="Faust data directory")
     p.add_argument("--worker-id", default=None, help="name in logs (default: host-pid)")
     p.add_argument("--project-label-limit", type=int, default=1000,
@@ -417,14 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     p.add_argument("--rate", type=float, default=500.0,
                    help="notifications per second (default 500)")
-    p.add_argument("--projects", type=int, default=40, help="projects in the simulated cloud")
+    p.add_argument("--projects", type=_positive(int), default=40, help="projects in the simulated cloud")
     p.add_argument("--images-per-project", type=int, default=3,
                    help="private images per project (plus a public base catalogue)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--broker-port", type=int, default=None,
+    p.add_argument("--broker-port", type=_port, default=None,
                    help="embedded broker port (default 9092)")
-    p.add_argument("--metrics-port", type=int, default=9108)
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--metrics-port", type=_port, default=9108)
+    p.add_argument("--web-port", type=_port, default=6066)
     p.add_argument("--no-live", action="store_true", help="no live view (logs only)")
     p.set_defaults(func=cmd_demo)
     for command in [parser, *sub.choices.values()]:
