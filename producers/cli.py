@@ -25,7 +25,13 @@ from typing import Any, TextIO
 from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
-from .exceptions import EXIT_CODES, GlanceKafkaError, InvalidNotification, from_kafka
+from .exceptions import (
+    EXIT_CODES,
+    ConfigurationError,
+    GlanceKafkaError,
+    InvalidNotification,
+    from_kafka,
+)
 from .extras import require
 from .options import (
     BridgeCommand,
@@ -230,28 +236,48 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+#: Options of one source only (their defaults are None, so "given" is known); the defaults
+#: themselves are the fields' of TapOptions and BridgeOptions.
+_RABBIT_ONLY = ("exchange", "topics", "priorities", "pool", "batch_timeout", "connect_timeout",
+                "config_file")
+_KAFKA_ONLY = ("source_topics", "group_id", "source_bootstrap_servers")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _flags(names: dict[str, Any]) -> str:
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
 def bridge_options(args: argparse.Namespace, settings: Settings) -> BridgeCommand:
     """Kafka source by default; an oslo.messaging transport URL (flag, GLANCE_KAFKA_TRANSPORT_URL
-    or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap."""
+    or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap. An option of the other source
+    is refused rather than ignored."""
     url = args.transport_url or (
         settings.transport_url.get_secret_value() if settings.transport_url else None)
+    rabbit, kafka = _given(args, _RABBIT_ONLY), _given(args, _KAFKA_ONLY)
+    shared = {"publisher_prefix": args.publisher_prefix}
+    if args.batch_size is not None:
+        shared["batch_size"] = args.batch_size
     source: Any
     if url:
-        from .rabbit import ALL_PRIORITIES, TapOptions
+        if kafka:
+            raise ConfigurationError(
+                f"{_flags(kafka)}: Kafka source options, but a transport URL (--transport-url "
+                "or GLANCE_KAFKA_TRANSPORT_URL[_FILE]) makes the bridge read RabbitMQ")
+        from .rabbit import TapOptions
 
-        source = TapOptions(
-            transport_url=url, exchange=args.exchange, topics=_comma_list(args.topics),
-            priorities=_comma_list(args.priorities) if args.priorities else ALL_PRIORITIES,
-            pool=args.pool, batch_size=args.batch_size or 500, batch_timeout=args.batch_timeout,
-            publisher_prefix=args.publisher_prefix, config_file=args.config_file,
-            connect_timeout=args.connect_timeout)
+        source = TapOptions(transport_url=url, **rabbit, **shared)
     else:
+        if rabbit:
+            raise ConfigurationError(
+                f"{_flags(rabbit)}: RabbitMQ source options, which need a transport URL "
+                "(--transport-url or GLANCE_KAFKA_TRANSPORT_URL[_FILE])")
         from .bridge import BridgeOptions
 
-        source = BridgeOptions(
-            source_topics=_comma_list(args.source_topics), group_id=args.group_id,
-            publisher_prefix=args.publisher_prefix, batch_size=args.batch_size or 1000,
-            source_bootstrap_servers=args.source_bootstrap_servers)
+        source = BridgeOptions(**kafka, **shared)
     return BridgeCommand(source=source, host=args.host, metrics_port=args.metrics_port)
 
 
@@ -374,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--publisher-prefix", default="image.",
                    help="keep notifications whose publisher_id starts with this (Glance: image.)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=_positive(int), default=None,
                    help="messages per batch, acknowledged together (default: 500 rabbit, 1000 kafka)")
     rabbit = p.add_argument_group(
         "RabbitMQ source (the tap: oslo.messaging's batch notification listener, in its own pool)")
@@ -382,20 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="oslo.messaging transport URL, e.g. rabbit://user:pass@h1:5672,"
                              "user:pass@h2:5672/vhost (better: GLANCE_KAFKA_TRANSPORT_URL or "
                              "GLANCE_KAFKA_TRANSPORT_URL_FILE, which keep the password out of ps)")
-    rabbit.add_argument("--exchange", default="glance",
+    rabbit.add_argument("--exchange", default=None,
                         help="control exchange Glance sends to (default: glance)")
-    rabbit.add_argument("--topics", default="notifications",
+    rabbit.add_argument("--topics", type=_comma_list, default=None,
                         help="comma-separated notification topics, as Glance's "
                              "[oslo_messaging_notifications] topics (default: notifications)")
-    rabbit.add_argument("--priorities", default=None,
+    rabbit.add_argument("--priorities", type=_comma_list, default=None,
                         help="comma-separated priorities to listen to (default: all of "
                              "audit,debug,info,warn,error,critical,sample)")
-    rabbit.add_argument("--pool", default="glance-kafka",
+    rabbit.add_argument("--pool", default=None,
                         help="listener pool: the tap's own queue, so it never takes Ceilometer's "
                              "messages (default: glance-kafka)")
-    rabbit.add_argument("--batch-timeout", type=float, default=1.0,
+    rabbit.add_argument("--batch-timeout", type=_positive(float), default=None,
                         help="seconds to wait for a full batch (default 1)")
-    rabbit.add_argument("--connect-timeout", type=float, default=30.0,
+    rabbit.add_argument("--connect-timeout", type=_positive(float), default=None,
                         help="give up with an error if RabbitMQ cannot be reached within this "
                              "many seconds at start (default 30)")
     rabbit.add_argument("--config-file", default=None, metavar="FILE",
@@ -403,11 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "ssl_ca_file, ssl_cert_file, ssl_key_file, amqp_durable_queues, "
                              "heartbeat_timeout_threshold, ...)")
     kafka = p.add_argument_group("Kafka source (oslo.messaging's Kafka driver topics; the default)")
-    kafka.add_argument("--source-topics", default="notifications.info,notifications.warn,"
-                       "notifications.error", help="comma-separated oslo.messaging topics")
+    kafka.add_argument("--source-topics", type=_comma_list, default=None,
+                       help="comma-separated oslo.messaging topics (default: notifications.info,"
+                            "notifications.warn,notifications.error)")
     kafka.add_argument("--source-bootstrap-servers", default=None,
                        help="read the oslo topics from another cluster")
-    kafka.add_argument("--group-id", default="glance-kafka-bridge")
+    kafka.add_argument("--group-id", default=None,
+                       help="consumer group of the bridges (default: glance-kafka-bridge)")
     p.add_argument("--metrics-port", type=_port, default=None)
     p.add_argument("--host", default="127.0.0.1", help="address for --metrics-port")
     p.set_defaults(func=cmd_bridge)
