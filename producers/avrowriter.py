@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .exceptions import GlanceKafkaError
+
 Writer = Callable[[dict[str, Any]], bytes]
 
 _SMALL = [bytes([i]) for i in range(128)]
@@ -46,8 +48,8 @@ def varint(n: int) -> bytes:
 _LENGTH = [varint(n << 1) for n in range(4096)]
 
 
-class _Unsupported(Exception):
-    pass
+class _Unsupported(GlanceKafkaError):
+    """A schema construct the generated writer leaves to fastavro."""
 
 
 class _Generator:

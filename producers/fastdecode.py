@@ -24,13 +24,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .exceptions import GlanceKafkaError
+
 #: What fastavro's timestamp-micros reader adds the value to.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Reader = Callable[[bytes, int], dict[str, Any]]
 
 
-class Unsure(Exception):
+class Unsure(GlanceKafkaError):
     """The generated reader declines this input; read it with fastavro instead."""
 
 
