@@ -49,9 +49,9 @@ from _common import (
 )
 
 from producers.config import Settings
-from producers.contract import DOCUMENTED_TYPES
 from producers.publisher import Publisher
 from producers.serde import AvroCodec
+from producers.topics import event_topics
 from streams.aggregates import contributions
 from streams.exposition import parse_metrics
 from streams.simulator import inject_duplicates
@@ -61,7 +61,7 @@ PROGRESS = re.compile(r"(\d+) (\d+\.\d+)\s*$")
 
 
 def source_topics(settings: Settings) -> list[str]:
-    return [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic]
+    return list(event_topics(settings).values())
 
 
 def preload(settings: Settings, n: int) -> tuple[int, int, Any]:

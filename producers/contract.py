@@ -14,6 +14,8 @@ from typing import Any
 
 import fastavro
 
+from .exceptions import ContractError, ContractNotFound
+
 OTHER = "*"
 #: The event types Glance sends, each with its own schema and topic: the eleven its docs page
 #: documents, and task.create, which a real Glance 33 sends for every task but the page omits.
@@ -33,7 +35,7 @@ def contract_dir() -> Path:
     for candidate in (here / "_contract", here.parent / "avro"):
         if (candidate / "manifest.json").is_file():
             return candidate
-    raise FileNotFoundError("the Avro contract (avro/manifest.json) is not installed")
+    raise ContractNotFound("the Avro contract (avro/manifest.json) is not installed")
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,13 @@ class Contract:
             path = self.root / entry["file"]
             raw = json.loads(path.read_text())
             if raw.get("glance.event_type") != entry["event_type"]:
-                raise ValueError(f"{path}: glance.event_type does not match the manifest")
+                raise ContractError(f"{path}: glance.event_type does not match the manifest")
             version = SchemaVersion(
                 event_type=entry["event_type"], version=entry["version"],
                 schema_id=entry["id"], path=path, raw=raw,
                 parsed=fastavro.parse_schema(raw), payload=payload_shape(raw))
             if version.schema_id in self.by_id:
-                raise ValueError(f"schema id {version.schema_id} is used twice in the manifest")
+                raise ContractError(f"schema id {version.schema_id} is used twice in the manifest")
             self.by_id[version.schema_id] = version
             self.versions.setdefault(version.event_type, []).append(version)
         for versions in self.versions.values():

@@ -43,6 +43,7 @@ import fastavro
 from fastavro.validation import ValidationError, validate
 
 from .contract import PRIORITY_ALIASES, PayloadShape, SchemaVersion
+from .exceptions import GlanceKafkaError
 
 #: json.dumps(value, ensure_ascii=False, allow_nan=False), without building an encoder per call.
 dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
@@ -183,7 +184,7 @@ def varint(n: int) -> bytes:
 _LENGTH = [varint(n << 1) for n in range(4096)]
 
 
-class _Unsupported(Exception):
+class _Unsupported(GlanceKafkaError):
     """A type the generator does not write or read: the schema stays with fastavro."""
 
 
@@ -379,7 +380,7 @@ def _encoder(schema: SchemaVersion) -> Encoder | None:
 # -- reading ----------------------------------------------------------------------------------
 
 
-class _Unsure(Exception):
+class _Unsure(GlanceKafkaError):
     """The bytes are not a canonical encoding the reader is sure fastavro reads alike."""
 
 

@@ -8,8 +8,8 @@ truth: the last line says `self-check passed`, or what differs (and the exit cod
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -31,8 +31,9 @@ from rich.table import Table
 from rich.text import Text
 
 from producers.broker import EmbeddedBroker, port_in_use
-from producers.config import Settings, load_settings
+from producers.config import Settings
 from producers.exceptions import ConfigurationError, GlanceKafkaError, InvalidNotification
+from producers.options import DemoOptions
 from producers.publisher import Publisher
 from producers.topics import ensure_topics
 
@@ -192,9 +193,9 @@ def worker_process(settings: Settings, metrics_port: int, web_port: int, log_pat
         log.close()
 
 
-def _check_ports(args: argparse.Namespace) -> None:
-    for port, option in ((args.metrics_port, "--metrics-port"), (args.web_port, "--web-port"),
-                         (args.broker_port, "--broker-port")):
+def _check_ports(options: DemoOptions) -> None:
+    for port, option in ((options.metrics_port, "--metrics-port"),
+                         (options.web_port, "--web-port"), (options.broker_port, "--broker-port")):
         if port is not None and port_in_use(port):
             raise ConfigurationError(f"port {port} on 127.0.0.1 is already in use; "
                                      f"choose another with {option}")
@@ -220,44 +221,43 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(settings: Settings, options: DemoOptions) -> int:
+    """`settings` as given; with `options.embedded_broker` its bootstrap servers become the
+    embedded broker's."""
     # Closing the terminal or a kill stops the demo like Ctrl-C does, so the broker and worker
     # it started (in sessions of their own) are stopped too.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     console = Console(stderr=False)
-    live_view = not args.no_live and console.is_terminal
-    _check_ports(args)
+    live_view = options.live and console.is_terminal
+    _check_ports(options)
     workdir = Path(tempfile.mkdtemp(prefix="glance-kafka-demo-"))
     with contextlib.ExitStack() as stack:
-        if args.bootstrap_servers:
-            bootstrap = args.bootstrap_servers
-            console.print(f"Kafka: {bootstrap} (yours)")
+        if not options.embedded_broker:
+            console.print(f"Kafka: {settings.bootstrap_servers} (yours)")
         else:
-            broker = stack.enter_context(EmbeddedBroker(port=args.broker_port or 9092))
-            bootstrap = broker.bootstrap_servers
-            console.print(f"Kafka: embedded broker on {bootstrap} (memory storage, stops with the demo)")
-        settings = load_settings(bootstrap_servers=bootstrap, topic_prefix=args.topic_prefix,
-                                 schema_registry_url=args.schema_registry_url,
-                                 librdkafka=dict(args.librdkafka) or None)
+            broker = stack.enter_context(EmbeddedBroker(port=options.broker_port or 9092))
+            settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
+            console.print(f"Kafka: embedded broker on {settings.bootstrap_servers} "
+                          "(memory storage, stops with the demo)")
         created = ensure_topics(settings)
         console.print(f"topics: {settings.topic('<event_type>')}, {settings.other_topic}, "
                       f"{settings.dlq_topic} ({len(created)} created)")
         log_path = workdir / "worker.log"
         worker = stack.enter_context(worker_process(
-            settings, args.metrics_port, args.web_port, log_path, max(1000, args.projects * 2)))
-        console.print(f"stream worker pid {worker.pid}: metrics http://127.0.0.1:{args.metrics_port}"
-                      f"/metrics, views http://127.0.0.1:{args.web_port}/projects/<project>/, "
+            settings, options.metrics_port, options.web_port, log_path, max(1000, options.projects * 2)))
+        console.print(f"stream worker pid {worker.pid}: metrics http://127.0.0.1:{options.metrics_port}"
+                      f"/metrics, views http://127.0.0.1:{options.web_port}/projects/<project>/, "
                       f"log {log_path}")
-        _wait_ready(args.metrics_port, worker, log_path)
+        _wait_ready(options.metrics_port, worker, log_path)
         publisher = Publisher(settings, source="demo")
         # Simulated time starts now, so the worker's last-hour windows show the traffic.
         generator = TrafficGenerator(
-            seed=args.seed, projects=args.projects, images=args.images_per_project,
-            rate=args.rate, start=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
+            seed=options.seed, projects=options.projects, images=options.images_per_project,
+            rate=options.rate, start=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
         names = {p.id: p.name for p in generator.model.projects}
         sent = Sent()
-        rng = random.Random(args.seed)
+        rng = random.Random(options.seed)
         view = Live(console=console, refresh_per_second=2, transient=False) if live_view else None
         if view is not None:
             stack.enter_context(view)
@@ -268,7 +268,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         def refresh(phase: str) -> Metrics:
             nonlocal last_scrape, rate
-            metrics = scrape(args.metrics_port)
+            metrics = scrape(options.metrics_port)
             now = time.monotonic()
             processed = total(metrics, "glance_notifications_total")
             if now > last_scrape[0]:
@@ -283,9 +283,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
         try:
             next_refresh = start
-            while time.monotonic() - start < args.duration:
+            while time.monotonic() - start < options.duration:
                 tick = time.monotonic()
-                due = int(args.rate * (tick - start)) - sent.notifications
+                due = int(options.rate * (tick - start)) - sent.notifications
                 if due > 0:
                     batch = generator.next_batch(due)
                     delivered = inject_duplicates(batch, DUPLICATE_RATE, rng)

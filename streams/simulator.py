@@ -30,6 +30,8 @@ from heapq import heappop, heappush
 from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
+from producers.exceptions import ConfigurationError
+
 __all__ = [
     "BASE_IMAGES",
     "CloudModel",
@@ -265,7 +267,7 @@ class CloudModel:
     def generate(cls, seed: int = 0, projects: int = 20, users_per_project: int = 4,
                  private_images_per_project: int = 3, start: datetime = DEFAULT_START) -> CloudModel:
         if projects < 1 or users_per_project < 1:
-            raise ValueError("need at least one project with at least one user")
+            raise ConfigurationError("need at least one project with at least one user")
         rng = random.Random(f"glance-sim/model/{seed}")
         plist = [Project(id=_hex32(rng), name="admin" if i == 0 else f"tenant-{i:03d}",
                          users=tuple(_hex32(rng) for _ in range(users_per_project)))
