@@ -14,7 +14,6 @@ from typing import Any
 
 import fastavro
 
-from .checks import RecordCheck
 from .exceptions import ContractError, ContractNotFound
 
 OTHER = "*"
@@ -26,6 +25,8 @@ DOCUMENTED_TYPES = (
     "task.failure",
 )
 PRIORITIES = ("INFO", "WARN", "ERROR")
+#: The exact spellings the fast path takes (any case goes through codec.normalize_priority).
+PRIORITY_ALIASES = {p: p for p in PRIORITIES} | {"WARNING": "WARN"}
 
 
 def contract_dir() -> Path:
@@ -49,8 +50,10 @@ class PayloadShape:
     has_extra: bool
     #: Keys never written, even into `extra` (image locations can carry store credentials).
     drop: frozenset[str]
-    #: Checks a payload dict against the record, naming the field at fault.
-    check: RecordCheck = field(repr=False, compare=False)
+    #: The payload record's own schema (schemacodec compiles its type checks from it).
+    record: dict[str, Any] = field(repr=False, compare=False)
+    #: Its full name, which names the union branch for fastavro (`(full name, dict)`).
+    full_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class SchemaVersion:
         return f"{self.raw['namespace']}.{self.raw['name']}"
 
 
-def _payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
+def payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
     payload_field = next(f for f in raw["fields"] if f["name"] == "payload")
     branches = payload_field["type"] if isinstance(payload_field["type"], list) else []
     record = next((b for b in branches if isinstance(b, dict) and b.get("type") == "record"), None)
@@ -90,7 +93,8 @@ def _payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
             f["name"] for f in record["fields"] if "default" not in f and f["name"] != "extra"),
         has_extra="extra" in names,
         drop=frozenset(record.get("glance.drop", ())),
-        check=RecordCheck(record, fastavro.parse_schema(record, _write_hint=False)),
+        record=record,
+        full_name=f"{record.get('namespace', raw.get('namespace', ''))}.{record['name']}".lstrip("."),
     )
 
 
@@ -110,7 +114,7 @@ class Contract:
             version = SchemaVersion(
                 event_type=entry["event_type"], version=entry["version"],
                 schema_id=entry["id"], path=path, raw=raw,
-                parsed=fastavro.parse_schema(raw), payload=_payload_shape(raw))
+                parsed=fastavro.parse_schema(raw), payload=payload_shape(raw))
             if version.schema_id in self.by_id:
                 raise ContractError(f"schema id {version.schema_id} is used twice in the manifest")
             self.by_id[version.schema_id] = version
