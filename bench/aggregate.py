@@ -53,8 +53,8 @@ from producers.publisher import Publisher
 from producers.serde import AvroCodec
 from producers.topics import event_topics
 from streams.aggregates import contributions
+from streams.demo.simulator import inject_duplicates
 from streams.exposition import parse_metrics
-from streams.simulator import inject_duplicates
 
 QUIX_VENV = ROOT / "bench" / ".venv-quix"
 PROGRESS = re.compile(r"(\d+) (\d+\.\d+)\s*$")

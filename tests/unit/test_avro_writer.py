@@ -14,7 +14,7 @@ from producers.codec import to_wire_record
 from producers.contract import default_contract
 from producers.exceptions import InvalidNotification
 from producers.schemacodec import schema_codec, varint
-from streams.simulator import TrafficGenerator
+from streams.demo.simulator import TrafficGenerator
 from tests.glance_events import glance_notifications, seed_notifications
 
 CONTRACT = default_contract()

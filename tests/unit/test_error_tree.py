@@ -22,16 +22,22 @@ ALLOWED_RAISES = {
     ("producers.registry", "SchemaRegistryError"):
         "the manifest client stands in for confluent's registry client, whose serializers "
         "expect that client's error",
-    ("streams.demo", "KeyboardInterrupt"):
+    ("streams.demo.run", "KeyboardInterrupt"):
         "the demo's SIGTERM/SIGHUP handler takes the Ctrl-C path, which stops the broker and "
         "worker the demo started",
 }
 
 
-def _modules() -> list[str]:
-    return [f"{package}.{path.stem}" for package in ("producers", "streams")
-            for path in sorted((ROOT / package).glob("*.py"))
-            if path.stem != "__init__" and f"{package}.{path.stem}" not in NOT_IMPORTED]
+def _modules() -> dict[str, Path]:
+    """Every module of both packages, subpackages (streams.demo) included, and its file."""
+    names = {}
+    for package in ("producers", "streams"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            if name not in NOT_IMPORTED:
+                names[name] = path
+    return names
 
 
 def test_every_exception_class_is_a_glance_kafka_error_with_an_exit_code() -> None:
@@ -69,9 +75,8 @@ def _resolve(node: ast.expr, namespace: dict[str, Any]) -> Any:
 
 def test_raise_statements_raise_only_the_product_s_errors() -> None:
     wrong, checked, allowed = [], 0, set()
-    for name in _modules():
+    for name, path in _modules().items():
         module = importlib.import_module(name)
-        path = (ROOT / Path(*name.split("."))).with_suffix(".py")
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Raise) or node.exc is None:
                 continue  # a bare `raise` re-raises what was caught

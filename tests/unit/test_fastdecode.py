@@ -18,7 +18,7 @@ from producers.config import Settings
 from producers.exceptions import InvalidNotification
 from producers.schemacodec import _decoder, _Unsure, _varint
 from producers.serde import AvroCodec
-from streams.simulator import TrafficGenerator
+from streams.demo.simulator import TrafficGenerator
 from tests.glance_events import glance_notifications, seed_notifications
 from tests.mutations import malformed_avro
 
