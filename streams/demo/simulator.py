@@ -67,7 +67,8 @@ def _hex32(rng: random.Random) -> str:
 
 
 def _uuid4(rng: random.Random) -> str:
-    """str(uuid.uuid4()) drawn from `rng`: version 4, RFC 4122 variant; ~3x faster than uuid.UUID."""
+    """str(uuid.uuid4()) drawn from `rng` (version 4, RFC 4122 variant), built from the bits directly:
+    uuid.UUID per notification was a visible share of the generator's time."""
     bits = (rng.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
     h = f"{bits:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
