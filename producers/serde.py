@@ -10,6 +10,7 @@ taking what that code declines.
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from dataclasses import dataclass
 from io import BytesIO
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastavro
 
-from .codec import from_record, parse_notification, to_wire_record
+from .codec import ENVELOPE_FIELDS, from_record, parse_notification, to_wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
 _MAGIC = 0
+log = logging.getLogger(__name__)
+_ENVELOPE = frozenset(ENVELOPE_FIELDS)
+#: How many distinct unknown envelope keys are logged (each once); the count goes on regardless.
+_LOGGED_KEYS_LIMIT = 100
 _write = fastavro.schemaless_writer
 
 
@@ -99,6 +104,8 @@ class AvroCodec:
         # event type -> [schema, topic, header (None until first used), generated encoder]
         self._targets: dict[str, list[Any]] = {}
         self._max_bytes = settings.max_message_bytes
+        #: Top-level keys outside the envelope (not oslo's own) -> how many records had them.
+        self.unknown_envelope_keys: dict[Any, int] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -127,6 +134,8 @@ class AvroCodec:
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
                 f"{self.settings.max_message_bytes}")
+        if len(notification) != 6:
+            self._note_unknown_keys(notification)
         message_id = notification["message_id"]
         encoded = _new(Encoded)
         _set_topic(encoded, topic)
@@ -135,6 +144,21 @@ class AvroCodec:
         _set_event_type(encoded, event_type)
         _set_message_id(encoded, message_id)
         return encoded
+
+    def _note_unknown_keys(self, notification: dict[str, Any]) -> None:
+        """Top-level keys the schema has no field for are not written. oslo.messaging's own
+        (`_context_*`, `_unique_id`, any `_`-prefixed key) are expected and ignored; any other
+        is counted in `unknown_envelope_keys` and logged once per name, so a Glance change
+        that adds an envelope field is seen rather than silently lost. The record is still
+        published: refusing it would dead-letter real traffic over a field nobody reads yet."""
+        for key in notification.keys() - _ENVELOPE:
+            if type(key) is str and key.startswith("_"):
+                continue
+            seen = self.unknown_envelope_keys.get(key, 0)
+            self.unknown_envelope_keys[key] = seen + 1
+            if seen == 0 and len(self.unknown_envelope_keys) <= _LOGGED_KEYS_LIMIT:
+                log.warning("notifications carry a top-level %r, which no schema models: "
+                            "it is not published (logged once)", key)
 
     def _target(self, event_type: str) -> list[Any]:
         """[schema, topic, framing header (None until first used), generated encoder]."""

@@ -63,6 +63,26 @@ def test_oslo_wire_envelope_is_unwrapped_and_context_dropped(codec: AvroCodec) -
     assert "secret" not in json.dumps(got)
 
 
+def test_unknown_envelope_keys_are_counted_and_logged_once_oslo_keys_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Extra top-level keys are not published and do not refuse the record (issue 17): oslo's
+    own `_context_*`/`_unique_id` pass silently, any other is counted and logged once."""
+    codec = AvroCodec(Settings(bootstrap_servers="127.0.0.1:1"))
+    sent = glance_notifications()[0]
+    plain = codec.encode(sent).value
+    oslo = {**sent, "_context_user": "u1", "_context_request_id": "req-1", "_unique_id": "abc"}
+    with caplog.at_level("WARNING", logger="producers.serde"):
+        assert codec.encode(oslo).value == plain
+        assert codec.unknown_envelope_keys == {}
+        assert not [r for r in caplog.records if r.name == "producers.serde"]
+        for _ in range(3):
+            assert codec.encode({**oslo, "region": "r1"}).value == plain
+    assert codec.unknown_envelope_keys == {"region": 3}
+    assert [r.getMessage() for r in caplog.records if r.name == "producers.serde"] == [
+        "notifications carry a top-level 'region', which no schema models: "
+        "it is not published (logged once)"]
+
+
 def test_topics_and_keys_follow_the_event_type(codec: AvroCodec) -> None:
     topics = {}
     for sent in glance_notifications():
