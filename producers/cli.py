@@ -221,7 +221,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     server = None
     if args.metrics_port is not None:
         server = StatusServer(args.host, args.metrics_port, registry, ready=ready,
-                              healthy=getattr(runner, "healthy", lambda: True)).start()
+                              healthy=runner.healthy).start()
         print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
     _stop_on_signals(runner.stop)
     try:
