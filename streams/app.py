@@ -28,6 +28,7 @@ from producers.topics import ensure_topics
 
 from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
+from .faust_internals import commit_offsets, started_consumer
 from .ingest import BatchingApp, FetchStamp
 from .inventory import Inventory, image_rows_of, project_gauges
 from .tables import PartitionScopedTable
@@ -105,9 +106,8 @@ class Pipeline:
         self._harvest()
         offsets, self.uncommitted = self.uncommitted, {}
         if offsets:
-            consumer = self.app.consumer
-            await consumer._commit_offsets(  # Faust's own commit step, minus its ack bookkeeping
-                {TP(topic, partition): offset for (topic, partition), offset in offsets.items()})
+            await commit_offsets(self.app.consumer, {
+                TP(topic, partition): offset for (topic, partition), offset in offsets.items()})
 
     def owned_partitions(self) -> set[int]:
         try:
@@ -121,7 +121,7 @@ class Pipeline:
 
     def lag(self) -> list[tuple[list[str], float]]:
         samples = []
-        consumer = getattr(self.app, "_consumer", None)
+        consumer = started_consumer(self.app)
         if consumer is None:
             return samples
         for tp in list(self.app.assignor.assigned_actives()):
