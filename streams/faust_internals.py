@@ -51,12 +51,17 @@ rows in (set in ``__post_init__``, undocumented), read and written without Faust
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiokafka
+import aiokafka.errors
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+log = logging.getLogger(__name__)
 
 # -- aiokafka ---------------------------------------------------------------------------------
 
@@ -83,12 +88,40 @@ def on_every_response(consumer: aiokafka.AIOKafkaConsumer, answered: Callable[[]
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread, handing each aiokafka consumer it builds to
-    `HookedConsumer.worker_consumer_built` before it starts."""
+    `HookedConsumer.worker_consumer_built` before it starts, and stopping with Kafka away
+    without a traceback."""
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         self.consumer.worker_consumer_built(consumer)  # type: ignore[attr-defined]
         return consumer
+
+    async def on_start(self) -> None:
+        self.thread_loop.set_exception_handler(_kafka_errors_in_one_line)
+        await super().on_start()
+
+    async def on_thread_stop(self) -> None:
+        try:
+            await super().on_thread_stop()
+        except asyncio.CancelledError:
+            # aiokafka's Fetcher.close() cancels its fetch tasks and awaits them; one backing off
+            # after a failed fetch (Kafka away) raises the CancelledError out of close(), which
+            # ended this thread with a traceback and left the worker waiting for its bounded stop.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this stop itself was cancelled
+            log.warning("stream worker: the Kafka consumer stopped without closing its "
+                        "connections (is Kafka reachable?)")
+
+
+def _kafka_errors_in_one_line(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A Kafka request nobody waits for any more (aiokafka shields its commits) that fails, as
+    one line instead of asyncio's "Task exception was never retrieved" and a traceback."""
+    error = context.get("exception")
+    if isinstance(error, aiokafka.errors.KafkaError):
+        log.warning("stream worker: a Kafka request left behind failed: %s", error)
+        return
+    loop.default_exception_handler(context)
 
 
 class Fetch:
