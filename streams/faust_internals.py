@@ -17,6 +17,9 @@ Overridden (Faust calls them; no public hook does the same):
   ours hands each fetch over whole (`HookedConsumer.fetch_loop`, streams.ingest).
 - ``faust.App._new_transport()``: makes the app use a transport whose Consumer is ours
   (`HookedApp`); Faust picks transports by URL scheme only.
+- ``faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.on_thread_stop()`` (coroutine; a
+  public mode hook, listed for what it holds): its aiokafka consumer's stop, which raises with
+  Kafka away (`ConsumerThread.on_thread_stop`).
 - ``faust.Worker._on_sigterm()`` and ``faust.Worker._on_sigint()``: the only code run on the
   signal itself, before Faust's unbounded shutdown starts (`SignalHookWorker`, streams.worker).
 

@@ -47,6 +47,8 @@ EXPECTED: dict[str, Expected] = {
         Expected("method", (), used_by=f"{FC}.ThreadDelegateConsumer.__init__"),
     f"{FC}.Consumer._drain_messages":
         Expected("coroutine", ("fetcher",), used_by=f"{FC}.Fetcher"),
+    f"{FA}.AIOKafkaConsumerThread.on_thread_stop":
+        Expected("coroutine", (), used_by="mode.threads.ServiceThread"),
     "faust.App._new_transport": Expected("method", (), used_by="faust.App"),
     "faust.Worker._on_sigterm": Expected("method", (), used_by="mode.Worker"),
     "faust.Worker._on_sigint": Expected("method", (), used_by="mode.Worker"),
