@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:
 from producers.config import Settings  # noqa: E402
 from producers.serde import AvroCodec  # noqa: E402
 from streams.aggregates import Aggregator, SourceRecord  # noqa: E402
+from streams.demo.simulator import TrafficGenerator, inject_duplicates  # noqa: E402
 from streams.inventory import Inventory  # noqa: E402
-from streams.simulator import TrafficGenerator, inject_duplicates  # noqa: E402
 
 SETTINGS = Settings(bootstrap_servers="127.0.0.1:1")
 PARTITIONS = 4

@@ -65,7 +65,7 @@ def settings_for(b: EmbeddedBroker, prefix: str = "bench.") -> Settings:
 
 def simulated(n: int, seed: int = 7, projects: int = 200) -> tuple[list[dict[str, Any]], Any]:
     """n realistic notifications from the simulator, and its ground truth for exactly them."""
-    from streams.simulator import TrafficGenerator
+    from streams.demo.simulator import TrafficGenerator
 
     gen = TrafficGenerator(seed=seed, projects=projects, images=3, rate=200.0)
     return gen.next_batch(n), gen.truth

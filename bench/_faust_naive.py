@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faust  # noqa: E402
 
 from producers.config import load_settings  # noqa: E402
-from producers.contract import DOCUMENTED_TYPES  # noqa: E402
 from producers.serde import AvroCodec  # noqa: E402
+from producers.topics import event_topics  # noqa: E402
 from streams.aggregates import contributions  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> None:
                     broker_heartbeat_interval=1.0, consumer_auto_offset_reset="earliest",
                     web_bind="127.0.0.1", web_host="127.0.0.1", web_port=web_port,
                     datadir=tempfile.mkdtemp(prefix="bench-faust-naive-"), autodiscover=False)
-    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic]
+    topics = list(event_topics(settings).values())
     source = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
     sums = app.Table("sums", default=int, partitions=4)

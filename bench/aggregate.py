@@ -49,19 +49,19 @@ from _common import (
 )
 
 from producers.config import Settings
-from producers.contract import DOCUMENTED_TYPES
 from producers.publisher import Publisher
 from producers.serde import AvroCodec
+from producers.topics import event_topics
 from streams.aggregates import contributions
+from streams.demo.simulator import inject_duplicates
 from streams.exposition import parse_metrics
-from streams.simulator import inject_duplicates
 
 QUIX_VENV = ROOT / "bench" / ".venv-quix"
 PROGRESS = re.compile(r"(\d+) (\d+\.\d+)\s*$")
 
 
 def source_topics(settings: Settings) -> list[str]:
-    return [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic]
+    return list(event_topics(settings).values())
 
 
 def preload(settings: Settings, n: int) -> tuple[int, int, Any]:

@@ -41,7 +41,7 @@ CONSUMER_DEFAULTS = {
     "topic.metadata.refresh.interval.ms": "10000",
 }
 #: Room left for the dead-letter headers (reason, detail, source, origin) under max_message_bytes.
-@dataclass
+@dataclass(frozen=True)
 class BridgeOptions:
     source_topics: tuple[str, ...] = DEFAULT_SOURCE_TOPICS
     group_id: str = "glance-kafka-bridge"

@@ -25,8 +25,23 @@ from typing import Any, TextIO
 from confluent_kafka import KafkaException
 
 from .config import EMBEDDED_BOOTSTRAP, Settings, load_settings
-from .exceptions import EXIT_CODES, GlanceKafkaError, InvalidNotification, from_kafka
+from .exceptions import (
+    EXIT_CODES,
+    ConfigurationError,
+    GlanceKafkaError,
+    InvalidNotification,
+    from_kafka,
+)
 from .extras import require
+from .options import (
+    BridgeCommand,
+    BrokerOptions,
+    ConsumeOptions,
+    DemoOptions,
+    PublishOptions,
+    StreamOptions,
+    TopicsOptions,
+)
 
 log = logging.getLogger("glance_kafka")
 
@@ -58,6 +73,17 @@ def _not_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port (0: any free one), or a one-line usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text}")
     return value
 
 
@@ -99,17 +125,23 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 
 # -- broker -----------------------------------------------------------------------------------
 
+def broker_options(args: argparse.Namespace) -> BrokerOptions:
+    return BrokerOptions(port=args.port, host=args.host, create_topics=args.create_topics,
+                         topic_prefix=args.topic_prefix)
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     require("demo")
     from .broker import EmbeddedBroker
     from .topics import ensure_topics
 
+    options = broker_options(args)
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    with EmbeddedBroker(port=args.port, host=args.host) as broker:
-        if args.create_topics:
+    with EmbeddedBroker(port=options.port, host=options.host) as broker:
+        if options.create_topics:
             ensure_topics(load_settings(bootstrap_servers=broker.bootstrap_servers,
-                                        topic_prefix=args.topic_prefix))
+                                        topic_prefix=options.topic_prefix))
         print(f"embedded broker (memory storage) on {broker.bootstrap_servers}", flush=True)
         while not stop.wait(0.5):
             if broker.process is not None and broker.process.poll() is not None:
@@ -119,12 +151,18 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 # -- topics -----------------------------------------------------------------------------------
 
+def topics_options(args: argparse.Namespace) -> TopicsOptions:
+    return TopicsOptions(partitions=args.partitions, replication_factor=args.replication_factor,
+                         timeout=args.timeout)
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from .topics import ensure_topics, pipeline_topics
 
-    settings = settings_from(args)
-    created = ensure_topics(settings, partitions=args.partitions,
-                            replication_factor=args.replication_factor, timeout=args.timeout)
+    settings, options = settings_from(args), topics_options(args)
+    created = ensure_topics(settings, partitions=options.partitions,
+                            replication_factor=options.replication_factor,
+                            timeout=options.timeout)
     for topic in pipeline_topics(settings):
         print(f"{topic}\t{'created' if topic in created else 'exists'}")
     return EXIT_OK
@@ -132,37 +170,48 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 # -- publish ----------------------------------------------------------------------------------
 
+def publish_options(args: argparse.Namespace) -> PublishOptions:
+    return PublishOptions(
+        file=args.file, strict=args.strict,
+        undelivered_file=Path(args.undelivered_file) if args.undelivered_file else None)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from .filepublish import FilePublish, open_input, report
     from .publisher import Publisher
 
-    settings = settings_from(args)
-    source = open_input(args.file)  # a missing file fails before anything connects
+    settings, options = settings_from(args), publish_options(args)
+    source = open_input(options.file)  # a missing file fails before anything connects
     # Short waits for room in a full queue, so a signal is seen within half a second.
     publisher = Publisher(settings, source="publish", buffer_full_timeout=0.5)
     run = FilePublish(publisher, grace=settings.shutdown_grace_seconds,
-                      undelivered_path=Path(args.undelivered_file) if args.undelivered_file
-                      else None)
+                      undelivered_path=options.undelivered_file)
     outcome = run.run(source)
-    return report(outcome, publisher, sys.stderr, args.strict)
+    return report(outcome, publisher, sys.stderr, options.strict)
 
 
 # -- consume ----------------------------------------------------------------------------------
+
+def consume_options(args: argparse.Namespace) -> ConsumeOptions:
+    return ConsumeOptions(topics=tuple(args.topic), from_beginning=args.from_beginning,
+                          max_records=args.max, idle_timeout=args.timeout, raw=args.raw,
+                          original=args.original)
+
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from .deadletter import DETAIL, ORIGIN, REASON, SOURCE, header_value
     from .reader import read_topics
     from .serde import AvroCodec
 
-    settings = settings_from(args)
+    settings, options = settings_from(args), consume_options(args)
     codec = AvroCodec(settings)
     out: TextIO = sys.stdout
     bad = 0
-    for msg in read_topics(settings, args.topic, from_beginning=args.from_beginning,
-                           max_records=args.max, idle_timeout=args.timeout):
+    for msg in read_topics(settings, list(options.topics), from_beginning=options.from_beginning,
+                           max_records=options.max_records, idle_timeout=options.idle_timeout):
         value = msg.value() or b""
         dead_letters = msg.topic() == settings.dlq_topic
-        if args.raw or (dead_letters and args.original):
+        if options.raw or (dead_letters and options.original):
             out.write(value.decode("utf-8", errors="replace") + "\n")
         elif dead_letters:
             headers = msg.headers()
@@ -187,42 +236,78 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def cmd_bridge(args: argparse.Namespace) -> int:
+#: Options of one source only (their defaults are None, so "given" is known); the defaults
+#: themselves are the fields' of TapOptions and BridgeOptions.
+_RABBIT_ONLY = ("exchange", "topics", "priorities", "pool", "batch_timeout", "connect_timeout",
+                "config_file")
+_KAFKA_ONLY = ("source_topics", "group_id", "source_bootstrap_servers")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _flags(names: dict[str, Any]) -> str:
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
+def bridge_options(args: argparse.Namespace, settings: Settings) -> BridgeCommand:
     """Kafka source by default; an oslo.messaging transport URL (flag, GLANCE_KAFKA_TRANSPORT_URL
-    or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap."""
-    require("bridge")
-    from prometheus_client import CollectorRegistry
-
-    from .http import StatusServer
-
-    settings = settings_from(args)
+    or GLANCE_KAFKA_TRANSPORT_URL_FILE) makes it the RabbitMQ tap. An option of the other source
+    is refused rather than ignored."""
     url = args.transport_url or (
         settings.transport_url.get_secret_value() if settings.transport_url else None)
+    rabbit, kafka = _given(args, _RABBIT_ONLY), _given(args, _KAFKA_ONLY)
+    shared = {"publisher_prefix": args.publisher_prefix}
+    if args.batch_size is not None:
+        shared["batch_size"] = args.batch_size
+    source: Any
+    if url:
+        if kafka:
+            raise ConfigurationError(
+                f"{_flags(kafka)}: Kafka source options, but a transport URL (--transport-url "
+                "or GLANCE_KAFKA_TRANSPORT_URL[_FILE]) makes the bridge read RabbitMQ")
+        from .rabbit import TapOptions
+
+        source = TapOptions(transport_url=url, **rabbit, **shared)
+    else:
+        if rabbit:
+            raise ConfigurationError(
+                f"{_flags(rabbit)}: RabbitMQ source options, which need a transport URL "
+                "(--transport-url or GLANCE_KAFKA_TRANSPORT_URL[_FILE])")
+        from .bridge import BridgeOptions
+
+        source = BridgeOptions(**kafka, **shared)
+    return BridgeCommand(source=source, host=args.host, metrics_port=args.metrics_port)
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    require("bridge")
+    settings = settings_from(args)
+    return run_bridge(settings, bridge_options(args, settings))
+
+
+def run_bridge(settings: Settings, options: BridgeCommand) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from .bridge import Bridge, BridgeOptions
+    from .http import StatusServer
+
     registry = CollectorRegistry()
     runner: Any
-    if url:
-        from .rabbit import ALL_PRIORITIES, RabbitTap, TapOptions
-
-        runner = RabbitTap(settings, TapOptions(
-            transport_url=url, exchange=args.exchange, topics=_comma_list(args.topics),
-            priorities=_comma_list(args.priorities) if args.priorities else ALL_PRIORITIES,
-            pool=args.pool, batch_size=args.batch_size or 500, batch_timeout=args.batch_timeout,
-            publisher_prefix=args.publisher_prefix, config_file=args.config_file,
-            connect_timeout=args.connect_timeout), registry=registry)
-        ready: Callable[[], bool] = lambda: runner.listening  # noqa: E731
+    if isinstance(options.source, BridgeOptions):
+        runner = Bridge(settings, options.source, registry=registry)
+        ready: Callable[[], bool] = lambda: runner.assigned  # noqa: E731
     else:
-        from .bridge import Bridge, BridgeOptions
+        from .rabbit import RabbitTap
 
-        runner = Bridge(settings, BridgeOptions(
-            source_topics=_comma_list(args.source_topics), group_id=args.group_id,
-            publisher_prefix=args.publisher_prefix, batch_size=args.batch_size or 1000,
-            source_bootstrap_servers=args.source_bootstrap_servers), registry=registry)
-        ready = lambda: runner.assigned  # noqa: E731
+        runner = RabbitTap(settings, options.source, registry=registry)
+        ready = lambda: runner.listening  # noqa: E731
     server = None
-    if args.metrics_port is not None:
-        server = StatusServer(args.host, args.metrics_port, registry, ready=ready,
+    if options.metrics_port is not None:
+        server = StatusServer(options.host, options.metrics_port, registry, ready=ready,
                               healthy=runner.healthy).start()
-        print(f"bridge metrics on http://{args.host}:{server.port}/metrics", file=sys.stderr)
+        print(f"bridge metrics on http://{options.host}:{server.port}/metrics", file=sys.stderr)
     _stop_on_signals(runner.stop)
     try:
         runner.run()
@@ -234,18 +319,32 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 # -- stream and demo live in streams/ ---------------------------------------------------------
 
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    return StreamOptions(host=args.host, metrics_port=args.metrics_port, web_port=args.web_port,
+                         data_dir=args.data_dir, project_label_limit=args.project_label_limit,
+                         verbose=args.verbose)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     require("streams")
     from streams.worker import run_worker
 
-    return run_worker(settings_from(args), args)
+    return run_worker(settings_from(args), stream_options(args))
+
+
+def demo_options(args: argparse.Namespace) -> DemoOptions:
+    return DemoOptions(
+        duration=args.duration, rate=args.rate, projects=args.projects,
+        images_per_project=args.images_per_project, seed=args.seed,
+        embedded_broker=not args.bootstrap_servers, broker_port=args.broker_port,
+        metrics_port=args.metrics_port, web_port=args.web_port, live=not args.no_live)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     require("demo")
     from streams.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(settings_from(args), demo_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (memory storage)")
-    p.add_argument("--port", type=int, default=9092, help="listen port (default 9092)")
+    p.add_argument("--port", type=_port, default=9092, help="listen port (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--create-topics", action="store_true", help="create the pipeline topics")
     p.add_argument("--topic-prefix", default=None, help="prefix for --create-topics")
@@ -301,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--publisher-prefix", default="image.",
                    help="keep notifications whose publisher_id starts with this (Glance: image.)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=_positive(int), default=None,
                    help="messages per batch, acknowledged together (default: 500 rabbit, 1000 kafka)")
     rabbit = p.add_argument_group(
         "RabbitMQ source (the tap: oslo.messaging's batch notification listener, in its own pool)")
@@ -309,20 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="oslo.messaging transport URL, e.g. rabbit://user:pass@h1:5672,"
                              "user:pass@h2:5672/vhost (better: GLANCE_KAFKA_TRANSPORT_URL or "
                              "GLANCE_KAFKA_TRANSPORT_URL_FILE, which keep the password out of ps)")
-    rabbit.add_argument("--exchange", default="glance",
+    rabbit.add_argument("--exchange", default=None,
                         help="control exchange Glance sends to (default: glance)")
-    rabbit.add_argument("--topics", default="notifications",
+    rabbit.add_argument("--topics", type=_comma_list, default=None,
                         help="comma-separated notification topics, as Glance's "
                              "[oslo_messaging_notifications] topics (default: notifications)")
-    rabbit.add_argument("--priorities", default=None,
+    rabbit.add_argument("--priorities", type=_comma_list, default=None,
                         help="comma-separated priorities to listen to (default: all of "
                              "audit,debug,info,warn,error,critical,sample)")
-    rabbit.add_argument("--pool", default="glance-kafka",
+    rabbit.add_argument("--pool", default=None,
                         help="listener pool: the tap's own queue, so it never takes Ceilometer's "
                              "messages (default: glance-kafka)")
-    rabbit.add_argument("--batch-timeout", type=float, default=1.0,
+    rabbit.add_argument("--batch-timeout", type=_positive(float), default=None,
                         help="seconds to wait for a full batch (default 1)")
-    rabbit.add_argument("--connect-timeout", type=float, default=30.0,
+    rabbit.add_argument("--connect-timeout", type=_positive(float), default=None,
                         help="give up with an error if RabbitMQ cannot be reached within this "
                              "many seconds at start (default 30)")
     rabbit.add_argument("--config-file", default=None, metavar="FILE",
@@ -330,20 +429,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "ssl_ca_file, ssl_cert_file, ssl_key_file, amqp_durable_queues, "
                              "heartbeat_timeout_threshold, ...)")
     kafka = p.add_argument_group("Kafka source (oslo.messaging's Kafka driver topics; the default)")
-    kafka.add_argument("--source-topics", default="notifications.info,notifications.warn,"
-                       "notifications.error", help="comma-separated oslo.messaging topics")
+    kafka.add_argument("--source-topics", type=_comma_list, default=None,
+                       help="comma-separated oslo.messaging topics (default: notifications.info,"
+                            "notifications.warn,notifications.error)")
     kafka.add_argument("--source-bootstrap-servers", default=None,
                        help="read the oslo topics from another cluster")
-    kafka.add_argument("--group-id", default="glance-kafka-bridge")
-    p.add_argument("--metrics-port", type=int, default=None)
+    kafka.add_argument("--group-id", default=None,
+                       help="consumer group of the bridges (default: glance-kafka-bridge)")
+    p.add_argument("--metrics-port", type=_port, default=None)
     p.add_argument("--host", default="127.0.0.1", help="address for --metrics-port")
     p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("stream", help="run a stream worker: aggregates, /metrics, JSON views")
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--metrics-port", type=int, default=9108)
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--metrics-port", type=_port, default=9108)
+    p.add_argument("--web-port", type=_port, default=6066)
     p.add_argument("--data-dir", default=None, help="Faust data directory")
     p.add_argument("--worker-id", default=None, help="name in logs (default: host-pid)")
     p.add_argument("--project-label-limit", type=int, default=1000,
@@ -355,14 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     p.add_argument("--rate", type=float, default=500.0,
                    help="notifications per second (default 500)")
-    p.add_argument("--projects", type=int, default=40, help="projects in the simulated cloud")
+    p.add_argument("--projects", type=_positive(int), default=40, help="projects in the simulated cloud")
     p.add_argument("--images-per-project", type=int, default=3,
                    help="private images per project (plus a public base catalogue)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--broker-port", type=int, default=None,
+    p.add_argument("--broker-port", type=_port, default=None,
                    help="embedded broker port (default 9092)")
-    p.add_argument("--metrics-port", type=int, default=9108)
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--metrics-port", type=_port, default=9108)
+    p.add_argument("--web-port", type=_port, default=6066)
     p.add_argument("--no-live", action="store_true", help="no live view (logs only)")
     p.set_defaults(func=cmd_demo)
     for command in [parser, *sub.choices.values()]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import fastavro
 
-from .checks import RecordCheck
+from .exceptions import ContractError, ContractNotFound
 
 OTHER = "*"
 #: The event types Glance sends, each with its own schema and topic: the eleven its docs page
@@ -25,6 +25,8 @@ DOCUMENTED_TYPES = (
     "task.failure",
 )
 PRIORITIES = ("INFO", "WARN", "ERROR")
+#: The exact spellings the fast path takes (any case goes through codec.normalize_priority).
+PRIORITY_ALIASES = {p: p for p in PRIORITIES} | {"WARNING": "WARN"}
 
 
 def contract_dir() -> Path:
@@ -33,7 +35,7 @@ def contract_dir() -> Path:
     for candidate in (here / "_contract", here.parent / "avro"):
         if (candidate / "manifest.json").is_file():
             return candidate
-    raise FileNotFoundError("the Avro contract (avro/manifest.json) is not installed")
+    raise ContractNotFound("the Avro contract (avro/manifest.json) is not installed")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ class PayloadShape:
     has_extra: bool
     #: Keys never written, even into `extra` (image locations can carry store credentials).
     drop: frozenset[str]
-    #: Checks a payload dict against the record, naming the field at fault.
-    check: RecordCheck = field(repr=False, compare=False)
+    #: The payload record's own schema (schemacodec compiles its type checks from it).
+    record: dict[str, Any] = field(repr=False, compare=False)
+    #: Its full name, which names the union branch for fastavro (`(full name, dict)`).
+    full_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class SchemaVersion:
         return f"{self.raw['namespace']}.{self.raw['name']}"
 
 
-def _payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
+def payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
     payload_field = next(f for f in raw["fields"] if f["name"] == "payload")
     branches = payload_field["type"] if isinstance(payload_field["type"], list) else []
     record = next((b for b in branches if isinstance(b, dict) and b.get("type") == "record"), None)
@@ -89,7 +93,8 @@ def _payload_shape(raw: dict[str, Any]) -> PayloadShape | None:
             f["name"] for f in record["fields"] if "default" not in f and f["name"] != "extra"),
         has_extra="extra" in names,
         drop=frozenset(record.get("glance.drop", ())),
-        check=RecordCheck(record, fastavro.parse_schema(record, _write_hint=False)),
+        record=record,
+        full_name=f"{record.get('namespace', raw.get('namespace', ''))}.{record['name']}".lstrip("."),
     )
 
 
@@ -105,13 +110,13 @@ class Contract:
             path = self.root / entry["file"]
             raw = json.loads(path.read_text())
             if raw.get("glance.event_type") != entry["event_type"]:
-                raise ValueError(f"{path}: glance.event_type does not match the manifest")
+                raise ContractError(f"{path}: glance.event_type does not match the manifest")
             version = SchemaVersion(
                 event_type=entry["event_type"], version=entry["version"],
                 schema_id=entry["id"], path=path, raw=raw,
-                parsed=fastavro.parse_schema(raw), payload=_payload_shape(raw))
+                parsed=fastavro.parse_schema(raw), payload=payload_shape(raw))
             if version.schema_id in self.by_id:
-                raise ValueError(f"schema id {version.schema_id} is used twice in the manifest")
+                raise ContractError(f"schema id {version.schema_id} is used twice in the manifest")
             self.by_id[version.schema_id] = version
             self.versions.setdefault(version.event_type, []).append(version)
         for versions in self.versions.values():

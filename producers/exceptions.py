@@ -77,6 +77,18 @@ class MissingExtra(GlanceKafkaError):
     exit_code = 2
 
 
+class ContractError(GlanceKafkaError, ValueError):
+    """The Avro contract (avro/) contradicts itself: a broken install or a bad manifest edit."""
+
+
+class ContractNotFound(ContractError, FileNotFoundError):
+    """The Avro contract (avro/manifest.json) is not installed."""
+
+
+class PartitionMismatch(ConfigurationError, ValueError):
+    """Source topics with different partition counts: a stream processor's table needs one."""
+
+
 #: Exit codes of every command, for --help and the README (a test keeps them in step).
 EXIT_CODES: dict[int, str] = {
     0: "success",

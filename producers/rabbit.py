@@ -31,7 +31,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .config import Settings
-from .exceptions import AuthenticationError, BrokerError, ConfigurationError, DeliveryError
+from .exceptions import (
+    AuthenticationError,
+    BrokerError,
+    ConfigurationError,
+    DeliveryError,
+    GlanceKafkaError,
+)
 from .forward import Forwarder
 from .liveness import Liveness
 from .publisher import Publisher
@@ -50,7 +56,7 @@ class TapConnectionError(BrokerError):
     """The tap could not start listening: RabbitMQ unreachable, unknown vhost... (exit 4)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TapOptions:
     transport_url: str
     exchange: str = "glance"  # Glance's control exchange (oslo_messaging.set_transport_defaults)
@@ -308,7 +314,7 @@ class RabbitTap:
         return self._requeue
 
 
-class _Stopped(Exception):
+class _Stopped(GlanceKafkaError):
     """Stop requested while a batch still waited for Kafka."""
 
 

@@ -1,7 +1,10 @@
 """Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) for the per-type topics.
 
-Encoding and decoding go through confluent-kafka's AvroSerializer/AvroDeserializer, so the bytes
-are exactly what Kafka Connect, ksqlDB, Flink and Spark expect from a Schema Registry producer.
+The framing is the Schema Registry wire format, so Kafka Connect, ksqlDB, Flink and Spark read
+the topics with their stock Avro deserializers (tests/unit/test_serde_interop.py checks both
+directions against confluent-kafka's AvroSerializer/AvroDeserializer). The Avro bodies are
+written and read by each schema's generated codec (producers/schemacodec.py), with fastavro
+taking what that code declines.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import fastavro
 
-from .avrowriter import compile_wire_writer, compile_writer
-from .codec import compiled_payload, from_record, parse_notification, wire_record, wire_source
+from .codec import from_record, parse_notification, to_wire_record
 from .config import Settings
 from .contract import Contract, SchemaVersion, default_contract
 from .exceptions import InvalidNotification
-from .fastdecode import Reader, compile_reader
+from .schemacodec import Decoder, Encoder, schema_codec
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -69,13 +71,12 @@ def record_key(event_type: str, payload: Any, message_id: str | None = None) -> 
 class AvroCodec:
     """Encodes notifications for, and decodes records from, the per-type topics.
 
-    Schema ids come from the registry client (a real registry, or the manifest offline); the
-    Avro body is written by code generated per schema (producers/avrowriter.py, same bytes as
-    fastavro, which writes whatever that code does not) and read by fastavro directly.
-    confluent-kafka's AvroSerializer produced byte-identical records but spent ~30 µs of Python
-    per record on its rule engine and subject bookkeeping, most of the publisher's budget (see
-    bench/); the tests check both directions against confluent's serdes so the framing stays
-    theirs.
+    Schema ids come from the registry client (a real registry, or the manifest offline). The
+    bodies are written by the schema's generated encoder and read by its generated decoder;
+    what either declines (schemacodec's docstring lists exactly what) goes to fastavro, after
+    the reference checks for encoding. confluent-kafka's own AvroSerializer writes the same
+    bytes, but its per-record rule engine and subject bookkeeping cost more than the rest of
+    publishing together (bench/README.md); the tests check the framing against it both ways.
     """
 
     def __init__(self, settings: Settings, contract: Contract | None = None,
@@ -91,16 +92,13 @@ class AvroCodec:
         self.registry = registry
         self._headers: dict[tuple[str, int], bytes] = {}
         self._writers: dict[int, tuple[Any, SchemaVersion, Any]] = {}
-        # The 4 schema id bytes of a record -> a generated reader for it and the schema it
-        # decodes to; only for writer schemas that need no resolution (see fastdecode.py).
-        self._fast: dict[bytes, tuple[Reader, SchemaVersion]] = {}
+        # The 4 schema id bytes of a record -> the generated decoder for it and the schema it
+        # decodes to; only for writer schemas that need no resolution (the newest local one).
+        self._fast: dict[bytes, tuple[Decoder, SchemaVersion]] = {}
         self._by_full_name = {v.full_name: v for v in self.contract.by_id.values()}
-        # event type -> [schema, topic, payload builder, header, body writer, wire writer]: once
-        # per type.
+        # event type -> [schema, topic, header (None until first used), generated encoder]
         self._targets: dict[str, list[Any]] = {}
         self._max_bytes = settings.max_message_bytes
-        self._body_writers: dict[int, Any] = {}
-        self._wire_writers: dict[int, Any] = {}
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -117,65 +115,33 @@ class AvroCodec:
                 reason = "missing_field" if event_type is None else "wrong_type"
                 raise InvalidNotification(reason, "event_type must be a non-empty string")
             target = self._target(event_type)
-        schema, topic, compiled, header, write_body, write_wire = target
-        if write_wire is not None and header is not None:
-            # The common case: checks and Avro body in one generated function, no wire record
-            # in between. Anything it does not take (None or an exception) goes the long way
-            # below, which decides exactly as before.
-            try:
-                body = write_wire(notification)
-            except Exception:  # noqa: BLE001
-                body = None
-            if body is not None:
-                value = header + body
-                if len(value) <= self._max_bytes:
-                    message_id = notification["message_id"]
-                    encoded = _new(Encoded)
-                    _set_topic(encoded, topic)
-                    _set_key(encoded, record_key(event_type, notification["payload"], message_id))
-                    _set_value(encoded, value)
-                    _set_event_type(encoded, event_type)
-                    _set_message_id(encoded, message_id)
-                    return encoded
-        record = wire_record(notification, schema, compiled)
+        schema, topic, header, encode = target
+        body = encode(notification)
+        if body is None:  # declined: the reference checks decide, and fastavro writes
+            body = _fastavro_body(schema, to_wire_record(notification, schema))
         if header is None:  # first record of this type: register (registry) or frame its id
-            header = target[3] = self._header(topic, schema)
-        try:
-            value = header + write_body(record)
-        except Exception:  # noqa: BLE001 - no generated writer, or a value it does not expect
-            buffer = BytesIO()
-            buffer.write(header)
-            try:
-                _write(buffer, schema.parsed, record)
-            except (ValueError, TypeError, OverflowError) as exc:
-                raise InvalidNotification("encode_error", str(exc)[:300]) from None
-            value = buffer.getvalue()
+            header = target[2] = self._header(topic, schema)
+        value = header + body
         if len(value) > self._max_bytes:
             raise InvalidNotification(
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
                 f"{self.settings.max_message_bytes}")
-        message_id = record["message_id"]
-        return Encoded(topic, record_key(event_type, notification["payload"], message_id), value,
-                       event_type, message_id)
+        message_id = notification["message_id"]
+        encoded = _new(Encoded)
+        _set_topic(encoded, topic)
+        _set_key(encoded, record_key(event_type, notification["payload"], message_id))
+        _set_value(encoded, value)
+        _set_event_type(encoded, event_type)
+        _set_message_id(encoded, message_id)
+        return encoded
 
     def _target(self, event_type: str) -> list[Any]:
-        """[schema, topic, compiled payload builder, framing header (None until first used),
-        Avro body writer, whole-notification writer (or None)]."""
+        """[schema, topic, framing header (None until first used), generated encoder]."""
         schema = self.contract.latest(event_type)
         topic = self.settings.topic(self.contract.topic_suffix(event_type))
-        write_body = self._body_writers.get(schema.schema_id)
-        if write_body is None:
-            # Generated for the schema (same bytes as fastavro); None for a schema it cannot
-            # write: calling None raises, and encode() falls back to fastavro.
-            write_body = self._body_writers[schema.schema_id] = compile_writer(schema.raw)
-        write_wire = self._wire_writers.get(schema.schema_id)
-        if write_wire is None and write_body is not None:
-            # wire_record's fast path and the body writer in one function (same bytes).
-            write_wire = self._wire_writers[schema.schema_id] = compile_wire_writer(
-                schema.raw, wire_source(schema))
-        target = [schema, topic, compiled_payload(schema),
-                  self._headers.get((topic, schema.schema_id)), write_body, write_wire]
+        encode: Encoder = schema_codec(schema).encode
+        target = [schema, topic, self._headers.get((topic, schema.schema_id)), encode]
         if len(self._targets) < 10_000:  # undocumented types share a schema; bound the cache
             self._targets[event_type] = target
         return target
@@ -231,9 +197,10 @@ class AvroCodec:
             cached = (fastavro.parse_schema(raw), reader,
                       None if json.loads(reader.schema_str) == raw else reader.parsed)
             self._writers[schema_id] = cached
-            fast = compile_reader(cached[0], name) if cached[2] is None else None
-            if fast is not None:
-                self._fast[struct.pack(">I", schema_id)] = (fast, reader)
+            if cached[2] is None:  # the writer's schema is the newest local one: no resolution
+                compiled = schema_codec(reader)
+                if compiled.decode_generated:
+                    self._fast[struct.pack(">I", schema_id)] = (compiled.decode, reader)
         return cached
 
     def decode_record(self, value: bytes) -> tuple[dict[str, Any], SchemaVersion]:
@@ -241,10 +208,9 @@ class AvroCodec:
         if type(value) is bytes and len(value) > 5 and value[0] == _MAGIC:
             fast = self._fast.get(value[1:5])
             if fast is not None:
-                try:
-                    return fast[0](value, 5), fast[1]
-                except Exception:  # noqa: S110 - not a record it is sure of: fastavro decides
-                    pass
+                record = fast[0](value, 5)
+                if record is not None:  # None: not a plain record; fastavro decides
+                    return record, fast[1]
         writer, reader, resolve_to = self._writer(self.writer_schema_id(value))
         body = BytesIO(value[5:])
         try:
@@ -263,3 +229,14 @@ class AvroCodec:
             return from_record(record, reader)
         except (ValueError, TypeError, KeyError) as exc:  # a corrupt body that parsed as Avro
             raise InvalidNotification("decode_error", f"{type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _fastavro_body(schema: SchemaVersion, record: dict[str, Any]) -> bytes:
+    """fastavro's bytes for a record the reference checks built; what it cannot write (a value
+    outside what the checks test, such as a lone surrogate) is refused as encode_error."""
+    buffer = BytesIO()
+    try:
+        _write(buffer, schema.parsed, record)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidNotification("encode_error", str(exc)[:300]) from None
+    return buffer.getvalue()

@@ -9,9 +9,19 @@ from .config import Settings
 from .contract import DOCUMENTED_TYPES
 
 
+def event_topics(settings: Settings) -> dict[str, str]:
+    """Event type -> its topic: the documented types, then "other" for the catch-all."""
+    topics = {t: settings.topic(t) for t in DOCUMENTED_TYPES}
+    topics["other"] = settings.other_topic
+    return topics
+
+
 def pipeline_topics(settings: Settings) -> list[str]:
-    return [settings.topic(t) for t in DOCUMENTED_TYPES] + [
-        settings.other_topic, settings.dlq_topic]
+    """Every topic the pipeline writes and the stream workers read, dead letters last.
+
+    The one list: topic creation, the workers' subscription and `consume` all use it.
+    """
+    return [*event_topics(settings).values(), settings.dlq_topic]
 
 
 def ensure_topics(settings: Settings, topics: list[str] | None = None, partitions: int = 4,

@@ -171,12 +171,9 @@ class Aggregator:
         self._send_keys: dict[tuple[str, str, str, str, int], tuple[str, ...]] = {}
 
     def _topics(self) -> dict[str, str]:
-        from producers.contract import DOCUMENTED_TYPES
+        from producers.topics import event_topics
 
-        settings = self.codec.settings
-        topics = {t: settings.topic(t) for t in DOCUMENTED_TYPES}
-        topics["other"] = settings.other_topic
-        return topics
+        return event_topics(self.codec.settings)
 
     def event_type_of(self, topic: str, record: dict[str, Any]) -> str:
         return record.get("event_type") or self._event_types.get(topic, "other")

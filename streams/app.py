@@ -19,12 +19,13 @@ from confluent_kafka.admin import AdminClient
 from faust.types import TP
 
 from producers.config import Settings
-from producers.contract import DOCUMENTED_TYPES
 from producers.deadletter import dead_letter_headers
+from producers.exceptions import PartitionMismatch
 from producers.kafkalog import Reachability
 from producers.liveness import Liveness
+from producers.options import StreamOptions
 from producers.serde import AvroCodec
-from producers.topics import ensure_topics
+from producers.topics import ensure_topics, pipeline_topics
 
 from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
@@ -34,23 +35,6 @@ from .inventory import Inventory, image_rows_of, project_gauges
 from .tables import PartitionScopedTable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StreamOptions:
-    host: str = "127.0.0.1"
-    web_port: int = 6066
-    data_dir: str | None = None
-    #: Records per fetch handed to the aggregator (Faust's broker_max_poll_records).
-    batch_size: int = 5000
-    #: Long-poll wait of a fetch; see streams.ingest.
-    fetch_wait_ms: int = 100
-    #: How often source offsets are committed; records after the last commit are replayed
-    #: (and skipped by the rows that hold them) after a crash.
-    commit_seconds: float = 1.0
-    dedupe_window: int = 100_000
-    session_timeout: float = 6.0
-    project_label_limit: int = 1000
 
 
 @dataclass
@@ -172,14 +156,13 @@ def source_partitions(settings: Settings, topics: list[str]) -> int:
     metadata = AdminClient(settings.librdkafka_config()).list_topics(timeout=30)
     counts = {len(metadata.topics[t].partitions) for t in topics if t in metadata.topics}
     if len(counts) > 1:
-        raise ValueError(f"source topics have different partition counts {sorted(counts)}; "
+        raise PartitionMismatch(f"source topics have different partition counts {sorted(counts)}; "
                          "the stream processors need them equal")
     return counts.pop() if counts else 4
 
 
 def build(settings: Settings, options: StreamOptions) -> Pipeline:
-    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic,
-                                                              settings.dlq_topic]
+    topics = pipeline_topics(settings)
     ensure_topics(settings, topics)
     partitions = source_partitions(settings, topics)
     liveness = Liveness(settings.liveness_timeout_seconds, ("event loop", "consumer"))

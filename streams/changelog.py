@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from producers.config import Settings
+from producers.exceptions import DeliveryError
 
 from .aggregates import partition_of
 
@@ -68,7 +69,7 @@ class ChangelogRows(MutableMapping[str, Any]):
         return changes
 
 
-class ChangelogWriteError(RuntimeError):
+class ChangelogWriteError(DeliveryError, RuntimeError):
     """Kafka refused or timed out changelog or dead-letter records; the batch is not committed."""
 
 

@@ -7,6 +7,8 @@ one definition here keeps them reading the same thing the same way.
 from __future__ import annotations
 
 import sys
+from collections import Counter
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,3 +38,12 @@ def total(metrics: Metrics, name: str, **labels: str) -> float:
     """The sum of one family's samples, over those carrying all of `labels`."""
     return sum(v for k, v in metrics.get(name, {}).items()
                if all(dict(k).get(a) == b for a, b in labels.items()))
+
+
+def series(metrics: Metrics, name: str, *labels: str) -> Counter[Any]:
+    """One family as a Counter keyed like the ground truth (a label tuple, or one label)."""
+    out: Counter[Any] = Counter()
+    for key, value in metrics.get(name, {}).items():
+        values = tuple(dict(key)[label] for label in labels)
+        out[values if len(values) != 1 else values[0]] += value
+    return +out

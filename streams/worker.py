@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import os
@@ -16,8 +15,9 @@ from prometheus_client.core import Metric
 from producers.config import Settings
 from producers.http import StatusServer
 from producers.kafkalog import watch_aiokafka
+from producers.options import StreamOptions
 
-from .app import Pipeline, StreamOptions, build
+from .app import Pipeline, build
 from .collector import TableCollector, computed
 from .faust_internals import SignalHookWorker
 
@@ -66,19 +66,17 @@ def metrics_registry(pipeline: Pipeline, project_label_limit: int) -> CollectorR
     return registry
 
 
-def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    options = StreamOptions(host=args.host, web_port=args.web_port, data_dir=args.data_dir,
-                            project_label_limit=args.project_label_limit)
+def run_worker(settings: Settings, options: StreamOptions) -> int:
     _tune_gc()
     pipeline = build(settings, options)
-    watch_aiokafka(pipeline.reachability, keep_all=args.verbose >= 2)
+    watch_aiokafka(pipeline.reachability, keep_all=options.verbose >= 2)
     registry = metrics_registry(pipeline, options.project_label_limit)
-    server = StatusServer(args.host, args.metrics_port, registry, ready=pipeline.ready,
+    server = StatusServer(options.host, options.metrics_port, registry, ready=pipeline.ready,
                           healthy=pipeline.liveness.healthy).start()
-    print(f"stream worker: metrics on http://{args.host}:{server.port}/metrics, "
-          f"views on http://{args.host}:{options.web_port}/projects/<project>/", file=sys.stderr,
-          flush=True)
-    worker = BoundedStopWorker(pipeline.app, loglevel=_faust_loglevel(args.verbose), quiet=True,
+    print(f"stream worker: metrics on http://{options.host}:{server.port}/metrics, "
+          f"views on http://{options.host}:{options.web_port}/projects/<project>/",
+          file=sys.stderr, flush=True)
+    worker = BoundedStopWorker(pipeline.app, loglevel=_faust_loglevel(options.verbose), quiet=True,
                                redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

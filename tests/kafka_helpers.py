@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from producers.config import Settings
-from producers.contract import DOCUMENTED_TYPES
 from producers.reader import read_topics
 from producers.serde import AvroCodec
+from producers.topics import pipeline_topics
 
 
 def read_all(settings: Settings, topic: str, idle: float = 1.0) -> list[Any]:
@@ -23,8 +23,7 @@ def decoded(settings: Settings, topic: str, idle: float = 1.0) -> list[dict[str,
 
 def all_pipeline_records(settings: Settings, idle: float = 1.0) -> dict[str, list[Any]]:
     """Every record of every pipeline topic, by topic, read with one consumer."""
-    topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic,
-                                                              settings.dlq_topic]
+    topics = pipeline_topics(settings)
     out: dict[str, list[Any]] = {t: [] for t in topics}
     for message in read_topics(settings, topics, from_beginning=True, idle_timeout=idle,
                                skip_missing=True):

@@ -27,10 +27,9 @@ from prometheus_client import CollectorRegistry
 from producers.bridge import Bridge, BridgeOptions
 from producers.broker import EmbeddedBroker
 from producers.config import Settings
-from producers.contract import DOCUMENTED_TYPES
 from producers.deadletter import DETAIL, ORIGIN, ORIGINAL_SHA256, ORIGINAL_SIZE, REASON, SOURCE, header_value
 from producers.serde import AvroCodec
-from producers.topics import ensure_topics
+from producers.topics import ensure_topics, pipeline_topics
 from tests.glance_events import PUBLISHER_ID, glance_notifications, seed_notifications
 from tests.integration.oslo_support import (
     delivered_as_sent,
@@ -274,8 +273,7 @@ class _Tally:
         self.consumer = Consumer({
             **settings.librdkafka_config(), "group.id": f"tally-{uuid.uuid4()}",
             "enable.auto.commit": "false", "enable.partition.eof": "false"})
-        topics = [settings.topic(t) for t in DOCUMENTED_TYPES] + [settings.other_topic,
-                                                                  settings.dlq_topic]
+        topics = pipeline_topics(settings)
         metadata = self.consumer.list_topics(timeout=10).topics
         self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING)
                               for t in topics for p in metadata[t].partitions])

@@ -63,9 +63,27 @@ def _closed() -> str:
      5, "refused the connection or request: SASL"),
     (["consume", "--topic", "no.such.topic", "--bootstrap-servers", "{broker}", "--timeout", "1"],
      {}, 6, "topic no.such.topic does not exist on {broker}"),
+    # Issue 17: a port outside 0-65535 was "unexpected OverflowError", exit 8.
+    (["stream", "--metrics-port", "70000"], {}, 2,
+     "argument --metrics-port: must be a port from 0 to 65535, got 70000"),
+    (["stream", "--web-port", "65536"], {}, 2, "argument --web-port: must be a port from 0"),
+    (["broker", "--port", "-1"], {}, 2, "argument --port: must be a port from 0 to 65535, got -1"),
+    (["bridge", "--metrics-port", "99999"], {}, 2, "argument --metrics-port: must be a port"),
+    (["demo", "--broker-port", "70000"], {}, 2, "argument --broker-port: must be a port"),
+    (["demo", "--web-port", "http"], {}, 2, "argument --web-port: expected a port number"),
+    # Issue 17: the RabbitMQ source ignored the Kafka source's options (and the other way round).
+    (["bridge", "--transport-url", "rabbit://glance:secret@127.0.0.1:1/", "--source-topics",
+      "notifications.info", "--group-id", "g"], {}, 2,
+     "--source-topics, --group-id: Kafka source options, but a transport URL"),
+    (["bridge", "--group-id", "g"], {"GLANCE_KAFKA_TRANSPORT_URL": "rabbit://u:p@127.0.0.1:1/"},
+     2, "--group-id: Kafka source options"),
+    (["bridge", "--exchange", "nova", "--bootstrap-servers", "{closed}"], {}, 2,
+     "--exchange: RabbitMQ source options, which need a transport URL"),
 ], ids=["missing-file", "directory", "max-0", "timeout-word", "partitions-0", "bad-env",
         "bad-X", "consume-unreachable", "topics-unreachable", "publish-unreachable",
-        "sasl-refused", "unknown-topic"])
+        "sasl-refused", "unknown-topic", "stream-metrics-port", "stream-web-port",
+        "broker-port-negative", "bridge-metrics-port", "demo-broker-port", "demo-port-word",
+        "rabbit-with-kafka-options", "rabbit-env-with-group-id", "kafka-with-rabbit-option"])
 def test_each_failure_is_one_line_with_its_exit_code(
         argv: list[str], env: dict[str, str], code: int, says: str, broker: EmbeddedBroker,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,6 +105,7 @@ def test_each_failure_is_one_line_with_its_exit_code(
     assert got == code, err
     assert len(errors) == 1 and filled(says) in errors[0], err
     assert "Traceback" not in err
+    assert "secret" not in err  # a transport URL's password is never shown
 
 
 def test_no_traceback_unless_verbose(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -207,7 +207,7 @@ def test_apply_adds_to_exactly_the_rows_contributions_names() -> None:
     """apply() builds the row keys itself (and caches image.send's); they must be contributions()'s,
     with the same amounts, for every kind of record."""
     from streams.aggregates import contributions, row_key
-    from streams.simulator import TrafficGenerator
+    from streams.demo.simulator import TrafficGenerator
 
     sent = glance_notifications() + TrafficGenerator(seed=9, projects=30, rate=200.0).next_batch(3000)
     log = _log(sent)

@@ -123,6 +123,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     (_with("priority", "AUDIT"), "unknown_priority"),
     (_with("priority", 3), "wrong_type"),
     (_with("timestamp", "yesterday"), "bad_timestamp"),
+    # valid ISO text, but before year 1 once moved to UTC (astimezone overflows)
+    (_with("timestamp", "0001-01-01T00:00:00+01:00"), "bad_timestamp"),
+    (_with("timestamp", "9999-12-31T23:59:59-01:00"), "bad_timestamp"),
     (_with("event_type", ""), "wrong_type"),
 ])
 def test_bad_input_is_refused_with_a_reason(codec: AvroCodec, raw: Any, reason: str) -> None:
@@ -168,3 +171,18 @@ def test_image_locations_are_never_written(codec: AvroCodec) -> None:
     encoded = codec.encode(leaky)
     assert b"s3cret" not in encoded.value and b"rbd://" not in encoded.value
     assert codec.decode(encoded.value)["payload"] == sent["payload"]
+
+
+def test_generated_code_is_compiled_in_one_place() -> None:
+    """One exec site for all generated Avro code (schemacodec._define), and no eval."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sites = []
+    for path in sorted([*root.glob("producers/*.py"), *root.glob("streams/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("exec", "eval")):
+                sites.append(f"{path.relative_to(root)}:{node.lineno} {node.func.id}")
+    assert len(sites) == 1 and sites[0].startswith("producers/schemacodec.py:"), sites

@@ -166,8 +166,8 @@ def test_no_other_module_of_streams_touches_them() -> None:
              symbol.rpartition(".")[2].startswith("_")}
     pattern = re.compile(r"(?:\.|\bdef |[\"'])(" + "|".join(map(re.escape, sorted(names)))
                          + r")\b")
-    offenders = [f"{path.name}:{n}: {line.strip()}"
-                 for path in sorted(STREAMS.glob("*.py")) if path.name != "faust_internals.py"
+    offenders = [f"{path.relative_to(STREAMS)}:{n}: {line.strip()}"
+                 for path in sorted(STREAMS.rglob("*.py")) if path.name != "faust_internals.py"
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if pattern.search(line)]
     assert offenders == []

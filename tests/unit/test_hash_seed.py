@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _digests() -> dict[str, str]:
     """A digest of each generator's output (run in the child processes)."""
-    from streams.simulator import TrafficGenerator
+    from streams.demo.simulator import TrafficGenerator
     from tests.integration.test_stream_exactness import synthetic_events
     from tests.lifecycle import lifecycle_history
     from tests.mutations import bridge_order, malformed_avro, malformed_json, publisher_order

@@ -26,6 +26,7 @@ def test_publish_and_the_driver_import_nothing_of_the_stream_side() -> None:
         import json, sys
         from producers.cli import main
         import producers.driver, producers.reader, producers.topics
+        from producers import *  # the public surface: every name in __all__ resolves
         from producers.config import Settings
         from producers.serde import AvroCodec
         from tests.glance_events import glance_notifications

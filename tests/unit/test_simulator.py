@@ -16,8 +16,7 @@ import pytest
 from producers.config import Settings
 from producers.exceptions import InvalidNotification
 from producers.serde import AvroCodec
-from streams.metric_names import METRICS
-from streams.simulator import (
+from streams.demo.simulator import (
     MALFORMED_KINDS,
     CloudModel,
     TrafficGenerator,
@@ -26,6 +25,7 @@ from streams.simulator import (
     inject_malformed,
     malformed_samples,
 )
+from streams.metric_names import METRICS
 from tests.glance_events import glance_notifications
 
 N_EVENTS = 20_000

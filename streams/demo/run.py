@@ -8,8 +8,8 @@ truth: the last line says `self-check passed`, or what differs (and the exit cod
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -24,19 +24,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from producers.broker import EmbeddedBroker, port_in_use
-from producers.config import Settings, load_settings
+from producers.config import Settings
 from producers.exceptions import ConfigurationError, GlanceKafkaError, InvalidNotification
+from producers.options import DemoOptions
 from producers.publisher import Publisher
 from producers.topics import ensure_topics
 
-from .exposition import Metrics, parse_metrics, total, worker_command
+from ..exposition import Metrics, parse_metrics, series, total, worker_command
+from .live import human_bytes, render
 from .simulator import TrafficGenerator, inject_duplicates, malformed_samples
 
 DUPLICATE_RATE = 0.005
@@ -54,15 +53,6 @@ def scrape(port: int) -> Metrics:
     except OSError:
         return {}
     return parse_metrics(text)
-
-
-def series(metrics: Metrics, name: str, *labels: str) -> Counter[Any]:
-    """One family as a Counter keyed like the ground truth (a label tuple, or one label)."""
-    out: Counter[Any] = Counter()
-    for key, value in metrics.get(name, {}).items():
-        values = tuple(dict(key)[label] for label in labels)
-        out[values if len(values) != 1 else values[0]] += value
-    return +out
 
 
 # -- what was sent -------------------------------------------------------------------------------
@@ -110,66 +100,6 @@ def self_check(metrics: Metrics, expected: Expected) -> list[str]:
     return problems
 
 
-# -- the live view -------------------------------------------------------------------------------
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
-def render(metrics: Metrics, sent: Sent, elapsed: float, rate: float, phase: str,
-           names: dict[str, str]) -> Group:
-    header = Text.assemble(
-        ("glance-kafka demo ", "bold"), (f"{phase}  ", "cyan"),
-        f"{elapsed:5.0f}s  sent {sent.notifications}  processed "
-        f"{total(metrics, 'glance_notifications_total'):.0f}  ({rate:,.0f} events/s)  "
-        f"lag {total(metrics, 'glance_consumer_lag'):.0f}")
-
-    def top(name: str, title: str) -> Table:
-        table = Table(title=title, title_justify="left", expand=True)
-        table.add_column("project")
-        table.add_column("complete", justify="right")
-        table.add_column("partial", justify="right")
-        by_project = series(metrics, name, "project", "outcome")
-        projects = Counter()
-        for (project, _), value in by_project.items():
-            projects[project] += value
-        for project, _ in projects.most_common(5):
-            table.add_row(names.get(project, project[:12]),
-                          _bytes(by_project[(project, "complete")]),
-                          _bytes(by_project[(project, "partial")]))
-        return table
-
-    downloads = series(metrics, "glance_image_downloads_total", "outcome")
-    tasks = Table(title="task failures by type", title_justify="left", expand=True)
-    tasks.add_column("task type")
-    tasks.add_column("failures", justify="right")
-    tasks.add_column("of events", justify="right")
-    events = series(metrics, "glance_task_events_total", "task_type", "status")
-    failures = series(metrics, "glance_task_failures_total", "task_type", "project")
-    by_type = Counter()
-    for (task_type, _), value in failures.items():
-        by_type[task_type] += value
-    for task_type in sorted({t for t, _ in events}):
-        tasks.add_row(task_type, f"{by_type[task_type]:.0f}",
-                      f"{sum(v for (t, _), v in events.items() if t == task_type):.0f}")
-    dead = series(metrics, "glance_dead_letters_total", "reason")
-    footer = Text(
-        f"downloads: {downloads['complete']:.0f} complete, {downloads['partial']:.0f} partial   "
-        f"duplicates skipped: {total(metrics, 'glance_duplicates_skipped_total'):.0f}   "
-        f"dead letters: {sum(dead.values()):.0f} "
-        f"({', '.join(f'{r} {v:.0f}' for r, v in sorted(dead.items())) or 'none'})")
-    grid = Table.grid(expand=True)
-    grid.add_column()
-    grid.add_column()
-    grid.add_row(top("glance_image_served_bytes_total", "top projects by bytes served"),
-                 top("glance_image_downloaded_bytes_total", "top projects by bytes downloaded"))
-    return Group(Panel(header), grid, tasks, footer)
-
-
 # -- processes -----------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -192,9 +122,9 @@ def worker_process(settings: Settings, metrics_port: int, web_port: int, log_pat
         log.close()
 
 
-def _check_ports(args: argparse.Namespace) -> None:
-    for port, option in ((args.metrics_port, "--metrics-port"), (args.web_port, "--web-port"),
-                         (args.broker_port, "--broker-port")):
+def _check_ports(options: DemoOptions) -> None:
+    for port, option in ((options.metrics_port, "--metrics-port"),
+                         (options.web_port, "--web-port"), (options.broker_port, "--broker-port")):
         if port is not None and port_in_use(port):
             raise ConfigurationError(f"port {port} on 127.0.0.1 is already in use; "
                                      f"choose another with {option}")
@@ -220,44 +150,43 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(settings: Settings, options: DemoOptions) -> int:
+    """`settings` as given; with `options.embedded_broker` its bootstrap servers become the
+    embedded broker's."""
     # Closing the terminal or a kill stops the demo like Ctrl-C does, so the broker and worker
     # it started (in sessions of their own) are stopped too.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     console = Console(stderr=False)
-    live_view = not args.no_live and console.is_terminal
-    _check_ports(args)
+    live_view = options.live and console.is_terminal
+    _check_ports(options)
     workdir = Path(tempfile.mkdtemp(prefix="glance-kafka-demo-"))
     with contextlib.ExitStack() as stack:
-        if args.bootstrap_servers:
-            bootstrap = args.bootstrap_servers
-            console.print(f"Kafka: {bootstrap} (yours)")
+        if not options.embedded_broker:
+            console.print(f"Kafka: {settings.bootstrap_servers} (yours)")
         else:
-            broker = stack.enter_context(EmbeddedBroker(port=args.broker_port or 9092))
-            bootstrap = broker.bootstrap_servers
-            console.print(f"Kafka: embedded broker on {bootstrap} (memory storage, stops with the demo)")
-        settings = load_settings(bootstrap_servers=bootstrap, topic_prefix=args.topic_prefix,
-                                 schema_registry_url=args.schema_registry_url,
-                                 librdkafka=dict(args.librdkafka) or None)
+            broker = stack.enter_context(EmbeddedBroker(port=options.broker_port or 9092))
+            settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
+            console.print(f"Kafka: embedded broker on {settings.bootstrap_servers} "
+                          "(memory storage, stops with the demo)")
         created = ensure_topics(settings)
         console.print(f"topics: {settings.topic('<event_type>')}, {settings.other_topic}, "
                       f"{settings.dlq_topic} ({len(created)} created)")
         log_path = workdir / "worker.log"
         worker = stack.enter_context(worker_process(
-            settings, args.metrics_port, args.web_port, log_path, max(1000, args.projects * 2)))
-        console.print(f"stream worker pid {worker.pid}: metrics http://127.0.0.1:{args.metrics_port}"
-                      f"/metrics, views http://127.0.0.1:{args.web_port}/projects/<project>/, "
+            settings, options.metrics_port, options.web_port, log_path, max(1000, options.projects * 2)))
+        console.print(f"stream worker pid {worker.pid}: metrics http://127.0.0.1:{options.metrics_port}"
+                      f"/metrics, views http://127.0.0.1:{options.web_port}/projects/<project>/, "
                       f"log {log_path}")
-        _wait_ready(args.metrics_port, worker, log_path)
+        _wait_ready(options.metrics_port, worker, log_path)
         publisher = Publisher(settings, source="demo")
         # Simulated time starts now, so the worker's last-hour windows show the traffic.
         generator = TrafficGenerator(
-            seed=args.seed, projects=args.projects, images=args.images_per_project,
-            rate=args.rate, start=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
+            seed=options.seed, projects=options.projects, images=options.images_per_project,
+            rate=options.rate, start=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
         names = {p.id: p.name for p in generator.model.projects}
         sent = Sent()
-        rng = random.Random(args.seed)
+        rng = random.Random(options.seed)
         view = Live(console=console, refresh_per_second=2, transient=False) if live_view else None
         if view is not None:
             stack.enter_context(view)
@@ -268,7 +197,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         def refresh(phase: str) -> Metrics:
             nonlocal last_scrape, rate
-            metrics = scrape(args.metrics_port)
+            metrics = scrape(options.metrics_port)
             now = time.monotonic()
             processed = total(metrics, "glance_notifications_total")
             if now > last_scrape[0]:
@@ -283,9 +212,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
         try:
             next_refresh = start
-            while time.monotonic() - start < args.duration:
+            while time.monotonic() - start < options.duration:
                 tick = time.monotonic()
-                due = int(args.rate * (tick - start)) - sent.notifications
+                due = int(options.rate * (tick - start)) - sent.notifications
                 if due > 0:
                     batch = generator.next_batch(due)
                     delivered = inject_duplicates(batch, DUPLICATE_RATE, rng)
@@ -320,7 +249,7 @@ def run_demo(args: argparse.Namespace) -> int:
         console.print(
             f"summary: {sent.notifications} notifications ({want} unique counted), "
             f"{sent.duplicates} duplicates, {sum(sent.dead_letters.values())} malformed; "
-            f"{_bytes(served)} served in "
+            f"{human_bytes(served)} served in "
             f"{total(metrics, 'glance_image_downloads_total'):.0f} downloads"
             + (" (interrupted)" if interrupted else ""))
         if problems:
