@@ -27,9 +27,9 @@ from producers.options import StreamOptions
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics, pipeline_topics
 
+from . import faust_internals
 from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
-from .faust_internals import commit_offsets, started_consumer
 from .ingest import BatchingApp, FetchStamp
 from .inventory import Inventory, image_rows_of, project_gauges
 from .tables import PartitionScopedTable
@@ -90,7 +90,7 @@ class Pipeline:
         self._harvest()
         offsets, self.uncommitted = self.uncommitted, {}
         if offsets:
-            await commit_offsets(self.app.consumer, {
+            await faust_internals.commit_offsets(self.app.consumer, {
                 TP(topic, partition): offset for (topic, partition), offset in offsets.items()})
 
     def owned_partitions(self) -> set[int]:
@@ -105,7 +105,7 @@ class Pipeline:
 
     def lag(self) -> list[tuple[list[str], float]]:
         samples = []
-        consumer = started_consumer(self.app)
+        consumer = faust_internals.started_consumer(self.app)
         if consumer is None:
             return samples
         for tp in list(self.app.assignor.assigned_actives()):

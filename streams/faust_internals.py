@@ -132,6 +132,7 @@ class Fetch:
 
     def __init__(self, consumer: faust_aiokafka.Consumer, fetcher: Any) -> None:
         self._consumer = consumer
+        self.fetcher = fetcher
         consumer_stopped = consumer._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
         #: Whether the loop must end (the consumer or the fetcher stopping).
@@ -161,8 +162,8 @@ class HookedConsumer(faust_aiokafka.Consumer):
         """Called on the consumer's thread with each aiokafka consumer, before it starts."""
 
     async def fetch_loop(self, fetch: Fetch) -> None:
-        """Replaces Faust's fetch loop; runs until `fetch.ended()`."""
-        raise NotImplementedError
+        """Replaces Faust's fetch loop (run here unless overridden); runs until `fetch.ended()`."""
+        await super()._drain_messages(fetch.fetcher)
 
 
 async def commit_offsets(consumer: Any, offsets: dict[Any, int]) -> bool:
