@@ -306,7 +306,7 @@ def run_bridge(settings: Settings, options: BridgeCommand) -> int:
     server = None
     if options.metrics_port is not None:
         server = StatusServer(options.host, options.metrics_port, registry, ready=ready,
-                              healthy=getattr(runner, "healthy", lambda: True)).start()
+                              healthy=runner.healthy).start()
         print(f"bridge metrics on http://{options.host}:{server.port}/metrics", file=sys.stderr)
     _stop_on_signals(runner.stop)
     try:

@@ -5,6 +5,8 @@ is alive when its own loop still turns and its Kafka consumer still hears from t
 idle consumer's long polls and heartbeats are answered every second or so, so idle is not
 stuck). Each part beats; /healthz is 503 once any beat is older than the bound, so Kubernetes
 restarts a process wedged in a hung rebalance, a blocked loop or a broker that stopped answering.
+A part that only has work now and then (the RabbitMQ tap's delivery of a batch) rests in between:
+waiting for nothing is not being stuck.
 """
 
 from __future__ import annotations
@@ -23,15 +25,25 @@ class Liveness:
     def __init__(self, bound: float, parts: tuple[str, ...]) -> None:
         self.bound = bound
         now = time.monotonic()
-        self.beats = dict.fromkeys(parts, now)  # starting counts as a beat
+        #: When each part last beat; None while it rests.
+        self.beats: dict[str, float | None] = dict.fromkeys(parts, now)  # starting is a beat
         self._reported: tuple[str, ...] = ()
 
     def beat(self, part: str) -> None:
         self.beats[part] = time.monotonic()
 
+    def busy(self, part: str) -> None:
+        """`part` has work: a resting part's clock starts now, a running one's goes on."""
+        if self.beats.get(part) is None:
+            self.beat(part)
+
+    def rest(self, part: str) -> None:
+        """`part` has nothing to do, so it cannot be stuck until it is busy again."""
+        self.beats[part] = None
+
     def stale(self) -> list[str]:
         now = time.monotonic()
-        return [part for part, at in self.beats.items() if now - at > self.bound]
+        return [part for part, at in self.beats.items() if at is not None and now - at > self.bound]
 
     def healthy(self) -> bool:
         stale = tuple(self.stale())

@@ -11,6 +11,11 @@ or a stop while Kafka is away, requeues the batch. While Kafka is merely slow or
 endpoint waits (librdkafka retries for message.timeout.ms) and the prefetch bound keeps the rest
 of the backlog in RabbitMQ. A crash loses nothing either: RabbitMQ redelivers what was not acked,
 with the same message_id, for the stream processors to skip.
+
+/healthz (`healthy()`) is 503 once the tap has held messages for longer than
+liveness_timeout_seconds without delivering any to Kafka: a batch waiting on a broker that does
+not answer, or batches requeued again and again because Kafka fails them. An idle tap holds
+nothing and is healthy.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .exceptions import (
     GlanceKafkaError,
 )
 from .forward import Forwarder
+from .liveness import Liveness
 from .publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -134,6 +140,9 @@ class RabbitTap:
         self.requeued = Counter("glance_bridge_requeued_total",
                                 "Messages handed back to RabbitMQ (Kafka failed them, or the tap "
                                 "stopped before they were delivered).", registry=registry)
+        #: /healthz: what the tap holds gets delivered; "delivery" rests while it holds nothing.
+        self.liveness = Liveness(settings.liveness_timeout_seconds, ("delivery",))
+        self.liveness.rest("delivery")
         self.in_flight = Gauge("glance_bridge_in_flight",
                                "Messages received and neither acknowledged nor requeued yet.",
                                registry=registry)
@@ -244,8 +253,12 @@ class RabbitTap:
         count = len(messages)
         self.consumed.inc(count)
         self.in_flight.inc(count)
+        # A batch after a requeued one does not restart the clock: the same messages, again
+        # not delivered, are no progress.
+        self.liveness.busy("delivery")
         try:
             if self.stopping.is_set():
+                self.liveness.rest("delivery")
                 return self._hand_back(count, "stopping")
             origin = f"rabbit:{self.options.exchange}/{priority}"
             level = priority.upper()
@@ -270,7 +283,11 @@ class RabbitTap:
         finally:
             self.in_flight.dec(count)
         self.acked.inc(count)
+        self.liveness.rest("delivery")
         return None
+
+    def healthy(self) -> bool:
+        return self.liveness.healthy()
 
     def _settle(self) -> None:
         """Waits until every record produced so far is delivered or has failed.
@@ -279,7 +296,12 @@ class RabbitTap:
         it gives up after drain_timeout so that a SIGTERM is honoured within a bound.
         """
         give_up: float | None = None
+        stats = self.publisher.stats
+        delivered = stats.delivered
         while self.publisher.producer.flush(0.5):
+            if stats.delivered > delivered:  # records failing for good are no progress
+                delivered = stats.delivered
+                self.liveness.beat("delivery")
             if self.stopping.is_set():
                 give_up = give_up or time.monotonic() + self.options.drain_timeout
                 if time.monotonic() > give_up:

@@ -27,6 +27,7 @@ from producers.options import StreamOptions
 from producers.serde import AvroCodec
 from producers.topics import ensure_topics, pipeline_topics
 
+from . import faust_internals
 from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
 from .changelog import ChangelogRows, ChangelogWriter
 from .ingest import BatchingApp, FetchStamp
@@ -89,9 +90,8 @@ class Pipeline:
         self._harvest()
         offsets, self.uncommitted = self.uncommitted, {}
         if offsets:
-            consumer = self.app.consumer
-            await consumer._commit_offsets(  # Faust's own commit step, minus its ack bookkeeping
-                {TP(topic, partition): offset for (topic, partition), offset in offsets.items()})
+            await faust_internals.commit_offsets(self.app.consumer, {
+                TP(topic, partition): offset for (topic, partition), offset in offsets.items()})
 
     def owned_partitions(self) -> set[int]:
         try:
@@ -105,7 +105,7 @@ class Pipeline:
 
     def lag(self) -> list[tuple[list[str], float]]:
         samples = []
-        consumer = getattr(self.app, "_consumer", None)
+        consumer = faust_internals.started_consumer(self.app)
         if consumer is None:
             return samples
         for tp in list(self.app.assignor.assigned_actives()):

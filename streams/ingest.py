@@ -8,6 +8,7 @@ table, table recovery and standbys, flow control during rebalances, the web view
 only the per-record delivery of the source topics: each fetch goes to `App.batch_handler` as one
 list of aiokafka `ConsumerRecord`s, whose offsets are committed only once its rows are durable.
 Other topics (the table's changelog, read during recovery) still go through Faust's own path.
+The Faust internals this takes over are all in streams.faust_internals.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import aiokafka
-import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from .faust_internals import (
+    Fetch,
+    HookedApp,
+    HookedConsumer,
+    on_consumer_thread,
+    on_every_response,
+    set_fetch_wait,
+)
 
 
 class FetchStamp(NamedTuple):
@@ -31,38 +39,18 @@ class FetchStamp(NamedTuple):
 BatchHandler = Callable[[list[Any], FetchStamp], Awaitable[None]]
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
+class BatchConsumer(HookedConsumer):
+    def worker_consumer_built(self, consumer: aiokafka.AIOKafkaConsumer) -> None:
+        app = self.app
         # Faust hard-codes a 1.5 s long poll. A real Kafka answers a waiting fetch as soon as data
         # arrives, the embedded broker only when the wait expires, so at low rates every record
-        # waited up to 1.5 s there. The fetcher is built from this attribute in start().
-        consumer._fetch_max_wait_ms = self.app.fetch_wait_ms  # type: ignore[attr-defined]
-        _note_answers(consumer, self.app.kafka_answered)  # type: ignore[attr-defined]
-        return consumer
+        # waited up to 1.5 s there.
+        set_fetch_wait(consumer, app.fetch_wait_ms)  # type: ignore[attr-defined]
+        # /healthz tells a consumer the broker no longer answers from an idle one, whose long
+        # polls are answered every fetch_wait_ms.
+        on_every_response(consumer, app.kafka_answered)  # type: ignore[attr-defined]
 
-
-def _note_answers(consumer: aiokafka.AIOKafkaConsumer, answered: Callable[[], None]) -> None:
-    """Call `answered` on every response the consumer's client gets (fetches, heartbeats,
-    metadata): /healthz tells a consumer the broker no longer answers from an idle one, whose
-    long polls are answered every fetch_wait_ms. aiokafka has no hook for it, so the client's one
-    send coroutine is wrapped."""
-    client = consumer._client
-    send = client.send
-
-    async def send_noting_answers(*args: Any, **kwargs: Any) -> Any:
-        response = await send(*args, **kwargs)
-        answered()
-        return response
-
-    client.send = send_noting_answers
-
-
-class BatchConsumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    async def _drain_messages(self, fetcher: Any) -> None:
+    async def fetch_loop(self, fetch: Fetch) -> None:
         """Faust's fetch loop, with one handler call per fetch of the source topics.
 
         Everything else a fetch holds (the table's changelog, read during recovery) is delivered
@@ -75,13 +63,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         handler: BatchHandler = app.batch_handler  # type: ignore[attr-defined]
         batch_topics: frozenset[str] = app.batch_topics  # type: ignore[attr-defined]
         callback = self.callback
-        to_message = self._to_message
-        stopped = self._stopped.is_set
-        fetcher_stopped = fetcher._stopped.is_set
+        to_message = fetch.to_message
+        ended = fetch.ended
+        next_records = fetch.next_records
         try:
-            while not (stopped() or fetcher_stopped()):
+            while not ended():
                 revocations = app.revocations  # type: ignore[attr-defined]
-                records, active = await self._wait_next_records(1.0)
+                records, active = await next_records(1.0)
                 if not records or self.should_stop:
                     continue
                 generation = app.consumer_generation_id
@@ -90,7 +78,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     # to the committed offsets, so that what this fetch held comes again.
                     await self.perform_seek()
                     continue
-                buffered = self._buffered_partitions
+                buffered = fetch.buffered
                 batch: list[Any] = []
                 for tp, tp_records in records.items():
                     if not (active is None or tp in active or tp in buffered):
@@ -119,10 +107,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         committed offset is unapplied, and the rows skip what they already hold, so this never
         loses a record and at worst replays a few.
         """
-        thread = self._thread
-        consumer = thread._ensure_consumer()
-        await thread.call_thread(_rewind, consumer, {aiokafka.TopicPartition(t, p)
-                                                     for t, p in partitions})
+        await on_consumer_thread(self, _rewind, {aiokafka.TopicPartition(t, p)
+                                                 for t, p in partitions})
 
 
 async def _rewind(consumer: aiokafka.AIOKafkaConsumer,
@@ -136,13 +122,10 @@ async def _rewind(consumer: aiokafka.AIOKafkaConsumer,
             await consumer.seek_to_beginning(tp)
 
 
-class BatchTransport(faust_aiokafka.Transport):
-    Consumer = BatchConsumer
-
-
-class BatchingApp(faust.App):
+class BatchingApp(HookedApp):
     """A Faust app whose consumer hands whole fetches of `batch_topics` to `batch_handler`."""
 
+    consumer_class = BatchConsumer
     batch_handler: BatchHandler
     batch_topics: frozenset[str] = frozenset()
     #: Incremented by the pipeline under its lock on every revocation; a batch fetched before one
@@ -156,6 +139,3 @@ class BatchingApp(faust.App):
         self.fetch_wait_ms = fetch_wait_ms
         #: Called (on the consumer's thread) whenever the broker answers the consumer.
         self.kafka_answered = kafka_answered
-
-    def _new_transport(self) -> Any:
-        return BatchTransport(self.conf.broker_consumer, self)

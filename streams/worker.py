@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import faust
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
@@ -20,6 +19,7 @@ from producers.options import StreamOptions
 
 from .app import Pipeline, build
 from .collector import TableCollector, computed
+from .faust_internals import SignalHookWorker
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 20.0
 
 
-class BoundedStopWorker(faust.Worker):
+class BoundedStopWorker(SignalHookWorker):
     """A Faust worker whose stop is bounded: with Kafka unreachable, Faust's own shutdown (its
     consumer's last commit, the producers' flushes, the group's leave) took 62 s.
 
@@ -38,15 +38,7 @@ class BoundedStopWorker(faust.Worker):
 
     _stop_timer: threading.Timer | None = None
 
-    def _on_sigterm(self) -> None:
-        self._bound_the_stop()
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        self._bound_the_stop()
-        super()._on_sigint()
-
-    def _bound_the_stop(self) -> None:
+    def on_stop_signal(self) -> None:
         if self._stop_timer is None:
             self._stop_timer = threading.Timer(STOP_TIMEOUT, _exit_now)
             self._stop_timer.daemon = True

@@ -404,6 +404,68 @@ def test_stop_while_kafka_is_away_requeues_the_batch_it_holds(rabbitmq: RabbitMQ
     assert rabbitmq.list_queues()[pool] == len(events)  # back in RabbitMQ, ready for the next tap
 
 
+def _healthz(port: int) -> int:
+    """The tap's /healthz status; 0 if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_healthz_is_503_while_a_batch_waits_on_a_paused_kafka_and_200_once_delivered(
+        rabbitmq: RabbitMQ, tmp_path: Path, running: list[subprocess.Popen[bytes]]) -> None:
+    """Idle past the bound is healthy; a batch held past it (Kafka SIGSTOPped while messages
+    arrive) is not; delivered after SIGCONT, healthy again. A 3 s bound keeps it short."""
+    bound = 3.0
+    topic, pool = f"{_unique()}.notifications", _unique()
+    events = synthetic_events(20, seed=17)
+    with EmbeddedBroker() as kafka:
+        settings = Settings(bootstrap_servers=kafka.bootstrap_servers,
+                            topic_prefix=f"{_unique()}.glance.")
+        ensure_topics(settings)
+        port, log = free_port(), tmp_path / "tap.log"
+        command = _tap_command(settings, rabbitmq.transport_url, topic, pool, port,
+                               "--batch-timeout", "0.2")
+        with open(log, "ab") as out:
+            tap = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT),
+                                        "GLANCE_KAFKA_LIVENESS_TIMEOUT_SECONDS": str(bound)})
+        running.append(tap)
+        _until(lambda: _ready(port), 60, "the tap to be ready", tap, log)
+        notifier = GlanceLikeNotifier(rabbitmq.transport_url, [topic])
+        try:
+            idle_until = time.monotonic() + bound + 1
+            while time.monotonic() < idle_until:  # nothing held: idle is not stuck
+                assert _healthz(port) == 200
+                time.sleep(0.5)
+            kafka.pause()
+            try:
+                for n in events:
+                    notifier.send(n)
+                _until(lambda: _metric(port, "glance_bridge_in_flight") > 0, 10,
+                       "a batch waiting for Kafka", tap, log)
+                held_at = time.monotonic()
+                _until(lambda: _healthz(port) == 503, bound + 5, "503, batch held", tap, log)
+                assert time.monotonic() - held_at > bound - 1  # not before the bound
+                assert _metric(port, "glance_bridge_acked_total") == 0
+            finally:
+                kafka.resume()
+            _until(lambda: _healthz(port) == 200, 30, "200, batch delivered", tap, log)
+            _until(lambda: _metric(port, "glance_bridge_acked_total") >= len(events), 30,
+                   "everything acknowledged", tap, log)
+            tap.send_signal(signal.SIGTERM)
+            assert tap.wait(30) == 0
+        finally:
+            notifier.close()
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count("unhealthy: no progress of delivery") == 1, output[-3000:]
+    assert output.count("healthy again") == 1, output[-3000:]
+
+
 def test_cluster_url_with_a_node_down_still_listens_and_forwards(
         rabbitmq: RabbitMQ, settings: Settings) -> None:
     """`rabbit://u:p@h1:5672,u:p@h2:5672/`: oslo.messaging fails over to a node that answers."""

@@ -45,3 +45,44 @@ def test_worker_with_kafka_unreachable_exits_within_the_grace_period_after_sigte
         finally:
             broker.resume()
             worker.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outage", ["paused", "stopped"])
+def test_sigterm_seconds_into_a_kafka_outage_exits_cleanly_without_a_traceback(
+        tmp_path: Path, outage: str) -> None:
+    """Paused: a commit aiokafka shields fails once the consumer closes, and asyncio printed
+    "Task exception was never retrieved" with a traceback. Stopped: the consumer's fetch task,
+    backing off after refused connections, made aiokafka's close raise; the consumer thread died
+    with a traceback and the worker hung until STOP_TIMEOUT. Either way: a few lines, exit 0."""
+    with EmbeddedBroker() as broker:
+        settings = Settings(bootstrap_servers=broker.bootstrap_servers,
+                            topic_prefix=f"s{uuid.uuid4().hex[:6]}.glance.")
+        with Publisher(settings) as publisher:
+            for n in synthetic_events(200, seed=4):
+                publisher.publish(n)
+        worker = Worker(settings, tmp_path).start()
+        try:
+            worker.wait_ready()
+            wait_for(lambda: total(worker.metrics(), "glance_notifications_total") >= 200, 60,
+                     "the events processed", worker)
+            if outage == "paused":
+                broker.pause()
+            else:
+                broker.stop()
+            time.sleep(8)  # long enough for the consumer to be retrying
+            started = time.monotonic()
+            os.kill(worker.process.pid, signal.SIGTERM)
+            try:
+                code = worker.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running 30 s after SIGTERM:\n{worker.log_tail()}")
+            elapsed = time.monotonic() - started
+        finally:
+            if outage == "paused":
+                broker.resume()
+            worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in thread" not in log, log[-4000:]
+    assert elapsed < STOP_TIMEOUT, (elapsed, log[-2000:])
+    assert code == 0, log[-2000:]
