@@ -29,7 +29,7 @@ from producers.exceptions import InvalidNotification
 from producers.serde import AvroCodec
 
 from .rowplan import Plans
-from .rows import WINDOWS, Fate, Kind, RowKey, key_text
+from .rows import WINDOWS, Fate, Kind, RowKey, key_text, of_kinds
 
 WINDOW_RETENTION_SECONDS = 24 * 3600
 
@@ -272,11 +272,11 @@ class Aggregator:
         """Delete window buckets older than the retention; returns how many."""
         horizon = (now or time.time()) - WINDOW_RETENTION_SECONDS
         stale = []
+        is_window = of_kinds(*WINDOWS)
         for text in list(self.table.keys()):
-            key = RowKey.parse(text)
-            if key is None or (bucket := WINDOWS.get(key.kind)) is None:
+            if not is_window(text) or (key := RowKey.parse(text)) is None:
                 continue
-            if int(key.labels[bucket]) < horizon and (
+            if int(key.labels[WINDOWS[key.kind]]) < horizon and (
                     owned_partitions is None or key.partition in owned_partitions):
                 stale.append(text)
         for text in stale:
