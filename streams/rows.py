@@ -202,8 +202,8 @@ BYTES_SENT = Expr('payload["bytes_sent"]')
 OWNER = Expr('payload.get("owner_id") or "_unknown"')
 RECEIVER = Expr('payload.get("receiver_tenant_id") or "_unknown"')
 #: The event-time bucket's start (the datetime test is bucket_start inlined for the usual case).
-BUCKET = Expr('int(record["timestamp"].timestamp() // BUCKET_SECONDS * BUCKET_SECONDS) '
-              'if type(record["timestamp"]) is datetime else bucket_start(record["timestamp"])')
+BUCKET = Expr('int(stamp_.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS) '
+              'if type(stamp_ := record["timestamp"]) is datetime else bucket_start(stamp_)')
 TASK_TYPE = Expr('payload.get("type") or payload.get("task_type") or "_unknown"')
 TASK_STATUS = Expr('payload.get("status") or event_type.split(".", 1)[1]')
 TASK_OWNER = Expr('payload.get("owner") or "_unknown"')
