@@ -1,7 +1,7 @@
 """`streams.rows.RULES` compiled into one function per event type, for `Aggregator.apply`.
 
 A plan is `plan(rec, record, event_type, prefix) -> (row key texts, amounts)`, the same rows in
-the same order as `rows.interpret` (tests/unit/test_rowplan.py checks them against each other).
+the same order as `rows.interpret` (tests/unit/test_rows.py checks them against each other).
 Reading the table literally costs a function call per expression and a string join per row;
 a plan evaluates each distinct condition and expression once, inline, and caches the key texts
 by what they are made of (partition prefix and label values), so the usual record builds no

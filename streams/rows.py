@@ -99,7 +99,7 @@ _new = tuple.__new__
 
 def of_kinds(*kinds: Kind) -> Callable[[Any], bool]:
     """A test of a key text's kind segment without parsing it, for scans of the whole table
-    (a full parse of every key made a window expiry ~6x slower). Kinds whose keys have labels."""
+    (where parsing every key would cost most of the scan). Kinds whose keys have labels."""
     tokens = tuple(f"{kind}|" for kind in kinds)
 
     def test(text: Any) -> bool:
