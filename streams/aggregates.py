@@ -29,7 +29,7 @@ from producers.exceptions import InvalidNotification
 from producers.serde import AvroCodec
 
 from .rowplan import Plans
-from .rows import WINDOWS, Fate, Kind, RowKey, key_text, of_kinds
+from .rows import WINDOWS, Fate, Kind, RowKey, key_text, kind_tokens
 
 WINDOW_RETENTION_SECONDS = 24 * 3600
 
@@ -272,9 +272,10 @@ class Aggregator:
         """Delete window buckets older than the retention; returns how many."""
         horizon = (now or time.time()) - WINDOW_RETENTION_SECONDS
         stale = []
-        is_window = of_kinds(*WINDOWS)
+        windows = kind_tokens(*WINDOWS)
         for text in list(self.table.keys()):
-            if not is_window(text) or (key := RowKey.parse(text)) is None:
+            if (type(text) is not str or not text.startswith(windows, text.find("|") + 1)
+                    or (key := RowKey.parse(text)) is None):
                 continue
             if int(key.labels[WINDOWS[key.kind]]) < horizon and (
                     owned_partitions is None or key.partition in owned_partitions):

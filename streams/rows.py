@@ -97,15 +97,11 @@ class RowKey(NamedTuple):
 _new = tuple.__new__
 
 
-def of_kinds(*kinds: Kind) -> Callable[[Any], bool]:
-    """A test of a key text's kind segment without parsing it, for scans of the whole table
-    (where parsing every key would cost most of the scan). Kinds whose keys have labels."""
-    tokens = tuple(f"{kind}|" for kind in kinds)
-
-    def test(text: Any) -> bool:
-        return isinstance(text, str) and text.startswith(tokens, text.find("|") + 1)
-
-    return test
+def kind_tokens(*kinds: Kind) -> tuple[str, ...]:
+    """What a key text of one of these kinds holds right after its first "|", for scans of the
+    whole table (`text.startswith(tokens, text.find("|") + 1)` instead of parsing every key).
+    Kinds whose keys have labels."""
+    return tuple(f"{kind}|" for kind in kinds)
 
 
 def keyed(rows: Iterable[tuple[Any, Any]], owned: Callable[[int], bool]
