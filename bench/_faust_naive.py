@@ -22,7 +22,7 @@ import faust  # noqa: E402
 from producers.config import load_settings  # noqa: E402
 from producers.serde import AvroCodec  # noqa: E402
 from producers.topics import event_topics  # noqa: E402
-from streams.aggregates import contributions  # noqa: E402
+from streams.rowplan import Plans  # noqa: E402
 
 
 def main() -> None:
@@ -40,14 +40,16 @@ def main() -> None:
                        value_serializer="raw")
     sums = app.Table("sums", default=int, partitions=4)
     count = [0]
+    plans = Plans()
 
     @app.agent(source)
     async def aggregate(stream: faust.StreamT) -> None:
         async for event in stream.events():
             record, _ = codec.decode_record(event.message.value)
             if use_table:
-                for parts, amount in contributions(record, record["event_type"]):
-                    key = "|".join(parts)
+                event_type = record["event_type"]
+                keys, amounts = plans.for_event(event_type)(event.message, record, event_type, "")
+                for key, amount in zip(keys, amounts, strict=True):
                     sums[key] += amount
             count[0] += 1
 

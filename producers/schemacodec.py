@@ -28,7 +28,7 @@ conditions:
 * A schema using a type the generator does not handle gets functions that always return None
   (`encode_generated` / `decode_generated` say so).
 
-All generated source goes through `_define`, the one place code is compiled and run.
+All generated source runs through producers/generated.py, the one exec site.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from fastavro.validation import ValidationError, validate
 
 from .contract import PRIORITY_ALIASES, PayloadShape, SchemaVersion
 from .exceptions import GlanceKafkaError
+from .generated import define as _define
 
 #: json.dumps(value, ensure_ascii=False, allow_nan=False), without building an encoder per call.
 dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
@@ -64,12 +65,6 @@ _DECODE_DECLINES = "(Unsure, IndexError, UnicodeDecodeError, OverflowError)"
 
 Encoder = Callable[[dict[str, Any]], bytes | None]
 Decoder = Callable[[bytes, int], dict[str, Any] | None]
-
-
-def _define(lines: list[str], filename: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    """Compile and run generated source in `namespace`, and return it: the module's one exec."""
-    exec(compile("\n".join(lines), filename, "exec"), namespace)  # noqa: S102 - our own source
-    return namespace
 
 
 def _decline(*_: Any) -> None:

@@ -12,6 +12,8 @@ a ring of recent message ids kept in the same table, in one row per batch and pa
 Dead letters are counted from the dead-letter topic itself (reason from its header), so the
 metric covers every producer of dead letters (publisher, bridge, driver, this worker) once.
 
+What a record adds to which row is `streams.rows.RULES`, compiled by `streams.rowplan`.
+
 The table is any MutableMapping; the worker passes `streams.changelog.ChangelogRows` over its
 Faust table's store, so a batch costs one changelog record per row it touched, not one per event.
 """
@@ -21,19 +23,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
-from producers.deadletter import REASON, header_value
 from producers.exceptions import InvalidNotification
 from producers.serde import AvroCodec
 
-OUTCOMES = {"INFO": "complete", "ERROR": "partial"}
-#: Event-time buckets for the windowed views (5 minutes; "last hour" sums 12 of them).
-BUCKET_SECONDS = 300
+from .rowplan import Plans
+from .rows import WINDOWS, Fate, Kind, RowKey, key_text, kind_tokens
+
 WINDOW_RETENTION_SECONDS = 24 * 3600
-#: Bound on the cached row keys of image.send records (cleared when full; ~6 MB at most).
-_KEY_CACHE_SIZE = 8_192
 
 
 class KafkaRecord(Protocol):
@@ -87,72 +85,6 @@ class BatchResult:
     rows_written: int = 0
 
 
-def row_key(partition: int, *parts: str) -> str:
-    return "|".join((f"p{partition}", *parts))
-
-
-def partition_of(key: str) -> int:
-    return int(key[1:key.index("|")])
-
-
-def split_key(key: str) -> list[str]:
-    return key.split("|")[1:]
-
-
-def contributions(record: dict[str, Any], event_type: str) -> list[tuple[tuple[str, ...], int]]:
-    """The (row, amount) pairs one decoded record adds to, without the partition prefix."""
-    priority = record["priority"]
-    payload = record["payload"]
-    out: list[tuple[tuple[str, ...], int]] = [(("notifications", event_type, priority), 1)]
-    if event_type == "image.send" and isinstance(payload, dict):
-        outcome = OUTCOMES.get(priority)
-        if outcome is not None:
-            sent = payload["bytes_sent"]
-            owner = payload.get("owner_id") or "_unknown"
-            receiver = payload.get("receiver_tenant_id") or "_unknown"
-            bucket = str(_bucket(record["timestamp"]))
-            out += [
-                (("served", owner, outcome), sent),
-                (("downloaded", receiver, outcome), sent),
-                (("downloads", outcome), 1),
-                (("win_served", owner, bucket), sent),
-                (("win_downloaded", receiver, bucket), sent),
-            ]
-    elif event_type.startswith("task.") and isinstance(payload, dict):
-        task_type = payload.get("type") or payload.get("task_type") or "_unknown"
-        status = payload.get("status") or event_type.split(".", 1)[1]
-        out.append((("task_events", task_type, status), 1))
-        if event_type == "task.failure":
-            out.append((("task_failures", task_type, payload.get("owner") or "_unknown"), 1))
-    elif event_type == "image.upload" and priority == "ERROR" and isinstance(payload, str):
-        out.append((("upload_failures", upload_failure_class(payload)), 1))
-    return out
-
-
-def upload_failure_class(message: str) -> str:
-    """Glance's ImageProxy.set_data error texts, reduced to a bounded label."""
-    text = message.lower()
-    for needle, label in (("storage media is full", "storage_full"),
-                          ("insufficient permissions", "storage_write_denied"),
-                          ("timed out", "timeout"), ("duplicate", "duplicate"),
-                          ("not allowed", "forbidden"), ("could not be found", "not_found"),
-                          ("http error", "http_error"),
-                          # a real glance-api wraps these in "due to internal error: ...", but
-                          # they are the uploader's data, not Glance failing
-                          ("does not match stream data", "format_mismatch"),
-                          ("failed safety checks", "unsafe_image"),
-                          ("internal error", "internal_error"),
-                          ("cannot save data", "invalid_data")):
-        if needle in text:
-            return label
-    return "other"
-
-
-def _bucket(timestamp: Any) -> int:
-    seconds = timestamp.timestamp() if hasattr(timestamp, "timestamp") else timestamp / 1e6
-    return int(seconds // BUCKET_SECONDS * BUCKET_SECONDS)
-
-
 class Aggregator:
     """Applies batches of source records to a table of rows, exactly once per record."""
 
@@ -167,8 +99,8 @@ class Aggregator:
         # message_id -> (topic, offset) where first seen, per partition; rebuilt from the table.
         self._seen: dict[int, dict[str, tuple[str, int]]] = {}
         self._ring: dict[int, list[tuple[int, int]]] = {}  # partition -> [(seq, size)]
-        # (partition prefix, priority, owner, receiver, bucket) -> an image.send's row keys.
-        self._send_keys: dict[tuple[str, str, str, str, int], tuple[str, ...]] = {}
+        # streams.rows.RULES compiled, once, for every event type this worker's topics carry.
+        self._plans = Plans(self._event_types.values())
 
     def _topics(self) -> dict[str, str]:
         from producers.topics import event_topics
@@ -189,7 +121,7 @@ class Aggregator:
         seen = self._seen.get(partition)
         if seen is None:
             seen, ring = {}, []
-            prefix = row_key(partition, "seen", "")
+            prefix = RowKey.prefix(partition, Kind.SEEN)
             for key, value in list(self.table.items()):
                 if isinstance(key, str) and key.startswith(prefix):
                     seq = int(key[len(prefix):])
@@ -204,14 +136,14 @@ class Aggregator:
     def _remember(self, partition: int, batch_ids: dict[str, tuple[str, int]]) -> int:
         ring = self._ring[partition]
         seq = ring[-1][0] + 1 if ring else 0
-        self.table[row_key(partition, "seen", str(seq))] = {
+        self.table[key_text(partition, Kind.SEEN, str(seq))] = {
             k: [t, o] for k, (t, o) in batch_ids.items()}
         ring.append((seq, len(batch_ids)))
         writes = 1
         total = sum(size for _, size in ring)
         while ring and total - ring[0][1] >= self.dedupe_window:
             old_seq, size = ring.pop(0)
-            key = row_key(partition, "seen", str(old_seq))
+            key = key_text(partition, Kind.SEEN, str(old_seq))
             old = self.table.get(key) or {}
             seen = self._seen[partition]
             for message_id in old:
@@ -240,17 +172,19 @@ class Aggregator:
             done = stored[key] = dict(row[1]) if row else {}
             return done
 
-        def add(key: str, amount: int, topic: str, offset: int) -> bool:
-            done = stored.get(key)
-            if done is None:
-                done = load(key)
-            if offset <= done.get(topic, -1):
-                return False
-            # Also seen by the rest of this batch: after a rebalance the consumer can hand the
-            # same record over twice within one batch.
-            done[topic] = offset
-            deltas[key] = deltas.get(key, 0) + amount
-            return True
+        def add(keys: tuple[str, ...], amounts: tuple[int, ...], topic: str, offset: int) -> bool:
+            applied = False
+            for key, amount in zip(keys, amounts, strict=True):
+                done = stored.get(key)
+                if done is None:
+                    done = load(key)
+                # Also seen by the rest of this batch: after a rebalance the consumer can hand
+                # the same record over twice within one batch.
+                if offset > done.get(topic, -1):
+                    done[topic] = offset
+                    deltas[key] = deltas.get(key, 0) + amount
+                    applied = True
+            return applied
 
         dlq_topic = self.codec.settings.dlq_topic
         decode = self.codec.decode_record
@@ -258,17 +192,20 @@ class Aggregator:
         observers = self.observers
         seen_by_partition = self._seen
         prefixes: dict[int, str] = {}
-        send_keys = self._send_keys
+        plans = self._plans
+        by_event = plans.by_event
+        dead_letter = plans.fates[Fate.DEAD_LETTER]
+        duplicate = plans.fates[Fate.DUPLICATE]
+        undecodable = plans.fates[Fate.UNDECODABLE]
         for rec in records:
             topic = rec.topic
             partition = rec.partition
             offset = rec.offset
             prefix = prefixes.get(partition)
             if prefix is None:
-                prefix = prefixes[partition] = row_key(partition, "")
+                prefix = prefixes[partition] = f"p{partition}|"
             if topic == dlq_topic:
-                reason = header_value(rec.headers, REASON) or "unknown"
-                if add(f"{prefix}dead_letters|{reason}", 1, topic, offset):
+                if add(*dead_letter(rec, None, "", prefix), topic, offset):
                     result.applied += 1
                 continue
             try:
@@ -276,7 +213,7 @@ class Aggregator:
                     raise InvalidNotification("empty_record", "record has no value")
                 record, _ = decode(rec.value)
             except InvalidNotification as exc:
-                if add(f"{prefix}dead_lettered_here", 1, topic, offset):
+                if add(*undecodable(rec, None, "", prefix), topic, offset):
                     result.dead_letters.append((rec, exc))
                 continue
             seen = seen_by_partition.get(partition)
@@ -286,7 +223,7 @@ class Aggregator:
             first = seen.get(message_id)
             if first is not None:
                 if first != (topic, offset):
-                    if add(f"{prefix}duplicates", 1, topic, offset):
+                    if add(*duplicate(rec, None, "", prefix), topic, offset):
                         result.duplicates += 1
                     continue
             else:
@@ -298,36 +235,11 @@ class Aggregator:
             event_type = record.get("event_type") or event_types.get(topic, "other")
             for observer in observers:
                 observer.observe(rec, record, event_type)
-            # contributions(), with the partition's row keys built directly: the same rows, in
-            # the same order (tests/unit/test_aggregates.py checks the two agree). An
-            # image.send's six keys are cached by what they are made of.
-            priority = record["priority"]
-            payload = record["payload"]
-            if (event_type == "image.send" and isinstance(payload, dict)
-                    and (outcome := OUTCOMES.get(priority)) is not None):
-                sent = payload["bytes_sent"]
-                owner = payload.get("owner_id") or "_unknown"
-                receiver = payload.get("receiver_tenant_id") or "_unknown"
-                stamp = record["timestamp"]
-                bucket = (int(stamp.timestamp() // BUCKET_SECONDS * BUCKET_SECONDS)
-                          if type(stamp) is datetime else _bucket(stamp))
-                cached = (prefix, priority, owner, receiver, bucket)
-                keys = send_keys.get(cached)
-                if keys is None:
-                    if len(send_keys) >= _KEY_CACHE_SIZE:
-                        send_keys.clear()
-                    keys = send_keys[cached] = (
-                        f"{prefix}notifications|image.send|{priority}",
-                        f"{prefix}served|{owner}|{outcome}",
-                        f"{prefix}downloaded|{receiver}|{outcome}",
-                        f"{prefix}downloads|{outcome}",
-                        f"{prefix}win_served|{owner}|{bucket}",
-                        f"{prefix}win_downloaded|{receiver}|{bucket}")
-                amounts: Sequence[int] = (1, sent, sent, 1, sent, sent)
-            else:
-                parts_amounts = contributions(record, event_type)
-                keys = tuple(prefix + "|".join(parts) for parts, _ in parts_amounts)
-                amounts = [amount for _, amount in parts_amounts]
+            plan = by_event.get(event_type)
+            if plan is None:
+                plan = plans.for_event(event_type)
+            keys, amounts = plan(rec, record, event_type, prefix)
+            # add(), inlined: this is the loop every event goes through.
             applied = False
             for key, amount in zip(keys, amounts, strict=True):
                 done = stored.get(key)
@@ -356,9 +268,15 @@ class Aggregator:
                        owned_partitions: set[int] | None = None) -> int:
         """Delete window buckets older than the retention; returns how many."""
         horizon = (now or time.time()) - WINDOW_RETENTION_SECONDS
-        stale = [k for k in list(self.table.keys())
-                 if isinstance(k, str) and "|win_" in k and int(k.rsplit("|", 1)[1]) < horizon
-                 and (owned_partitions is None or partition_of(k) in owned_partitions)]
-        for key in stale:
-            del self.table[key]
+        stale = []
+        windows = kind_tokens(*WINDOWS)
+        for text in list(self.table.keys()):
+            if (type(text) is not str or not text.startswith(windows, text.find("|") + 1)
+                    or (key := RowKey.parse(text)) is None):
+                continue
+            if int(key.labels[WINDOWS[key.kind]]) < horizon and (
+                    owned_partitions is None or key.partition in owned_partitions):
+                stale.append(text)
+        for text in stale:
+            del self.table[text]
         return len(stale)

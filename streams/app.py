@@ -28,10 +28,11 @@ from producers.serde import AvroCodec
 from producers.topics import ensure_topics, pipeline_topics
 
 from . import faust_internals
-from .aggregates import BUCKET_SECONDS, Aggregator, partition_of, split_key
+from .aggregates import Aggregator
 from .changelog import ChangelogRows, ChangelogWriter
 from .ingest import BatchingApp, FetchStamp
-from .inventory import Inventory, image_rows_of, project_gauges
+from .inventory import Inventory, gauges_of, image_rows_of
+from .rows import BUCKET_SECONDS, WINDOWS, Kind, keyed
 from .tables import PartitionScopedTable
 
 log = logging.getLogger(__name__)
@@ -321,8 +322,8 @@ def project_summary(pipeline: Pipeline, project: str, now: float | None = None) 
     owned = pipeline.owned_partitions()
     now = now or time.time()
     since = now - 3600
-    rows = pipeline.table.rows()
-    inventory = project_gauges(rows, owned.__contains__)
+    rows = keyed(pipeline.table.rows(), owned.__contains__)
+    inventory = gauges_of(rows)
     out: dict[str, Any] = {
         "project": project, "partitions": sorted(owned), "bucket_seconds": BUCKET_SECONDS,
         "images_by_status": {status: n for (p, status), n in
@@ -332,23 +333,23 @@ def project_summary(pipeline: Pipeline, project: str, now: float | None = None) 
         "stored_bytes_by_disk_format": {
             fmt: n for (p, fmt), n in inventory["glance_project_stored_bytes_by_disk_format"].items()
             if p == project},
-        "images": image_rows_of(((k, v) for k, v in rows if partition_of(k) in owned), project),
+        "images": image_rows_of(rows, project),
         "served_bytes": {}, "downloaded_bytes": {}, "task_failures": {},
         "last_hour": {"served_bytes": 0, "downloaded_bytes": 0, "buckets": {}},
     }
+    bytes_of = {Kind.SERVED: "served_bytes", Kind.DOWNLOADED: "downloaded_bytes",
+                Kind.WIN_SERVED: "served_bytes", Kind.WIN_DOWNLOADED: "downloaded_bytes"}
     for key, value in rows:
-        if partition_of(key) not in owned:
-            continue
-        kind, *labels = split_key(key)
-        if kind in ("served", "downloaded") and labels[0] == project:
-            target = out[f"{kind}_bytes"]
+        kind, labels = key.kind, key.labels
+        if kind in (Kind.SERVED, Kind.DOWNLOADED) and labels[0] == project:
+            target = out[bytes_of[kind]]
             target[labels[1]] = target.get(labels[1], 0) + value[0]
-        elif kind == "task_failures" and labels[1] == project:
+        elif kind is Kind.TASK_FAILURES and labels[1] == project:
             out["task_failures"][labels[0]] = out["task_failures"].get(labels[0], 0) + value[0]
-        elif kind in ("win_served", "win_downloaded") and labels[0] == project:
-            start = int(labels[1])
+        elif kind in WINDOWS and labels[0] == project:
+            start = int(labels[WINDOWS[kind]])
             if start + BUCKET_SECONDS > since:
-                name = "served_bytes" if kind == "win_served" else "downloaded_bytes"
+                name = bytes_of[kind]
                 out["last_hour"][name] += value[0]
                 bucket = out["last_hour"]["buckets"].setdefault(str(start), {})
                 bucket[name] = bucket.get(name, 0) + value[0]

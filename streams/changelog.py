@@ -24,7 +24,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from producers.config import Settings
 from producers.exceptions import DeliveryError
 
-from .aggregates import partition_of
+from .rows import partition_of
 
 _MISSING = object()
 

@@ -17,24 +17,14 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .aggregates import partition_of, split_key
-from .inventory import project_gauges
+from .inventory import gauges_of
 from .metric_names import METRICS
+from .rows import METRIC_OF, RowKey, keyed
 
 OTHER_PROJECT = "_other"
-
-#: Row kind -> (metric name, index of the project label or None).
-ROW_METRICS: dict[str, tuple[str, int | None]] = {
-    "served": ("glance_image_served_bytes_total", 0),
-    "downloaded": ("glance_image_downloaded_bytes_total", 0),
-    "downloads": ("glance_image_downloads_total", None),
-    "task_events": ("glance_task_events_total", None),
-    "task_failures": ("glance_task_failures_total", 1),
-    "notifications": ("glance_notifications_total", None),
-    "dead_letters": ("glance_dead_letters_total", None),
-    "duplicates": ("glance_duplicates_skipped_total", None),
-    "upload_failures": ("glance_image_upload_failures_total", None),
-}
+#: Byte counters with a project label (their names end in the unit): what ranks projects.
+_BYTE_METRICS = [m.name for m in METRIC_OF.values()
+                 if m.project is not None and m.name.endswith("_bytes_total")]
 
 
 def _family(name: str) -> Metric:
@@ -47,14 +37,16 @@ def _family(name: str) -> Metric:
 def totals(rows: Iterable[tuple[str, Any]], owned: Callable[[int], bool]
            ) -> dict[str, dict[tuple[str, ...], int]]:
     """Sum rows over the owned partitions: {metric name: {label values: total}}."""
+    return sums_of(keyed(rows, owned))
+
+
+def sums_of(rows: Iterable[tuple[RowKey, Any]]) -> dict[str, dict[tuple[str, ...], int]]:
     out: dict[str, dict[tuple[str, ...], int]] = defaultdict(lambda: defaultdict(int))
+    metric_of = METRIC_OF
     for key, value in rows:
-        if not isinstance(key, str) or not owned(partition_of(key)):
-            continue
-        kind, *labels = split_key(key)
-        metric = ROW_METRICS.get(kind)
+        metric = metric_of.get(key.kind)
         if metric is not None:
-            out[metric[0]][tuple(labels)] += value[0]
+            out[metric.name][key.labels] += value[0]
     return out
 
 
@@ -81,21 +73,20 @@ class TableCollector(Collector):
         self.extra = extra
 
     def collect(self) -> Iterator[Metric]:
-        rows = list(self.rows())
-        owned = self.owned().__contains__
-        sums = totals(rows, owned)
-        inventory = project_gauges(rows, owned)
+        rows = keyed(self.rows(), self.owned().__contains__)  # each key parsed once
+        sums = sums_of(rows)
+        inventory = gauges_of(rows)
         keep = self._labelled_projects(sums, inventory["glance_project_stored_bytes"])
         for name, series in inventory.items():
             family = _family(name)
             for labels, value in sorted(cap_projects(series, 0, keep).items()):
                 family.add_metric(list(labels), value)
             yield family
-        for name, project_index in ROW_METRICS.values():
-            family = _family(name)
-            series = sums.get(name, {})
-            if project_index is not None:
-                series = cap_projects(series, project_index, keep)
+        for metric in METRIC_OF.values():
+            family = _family(metric.name)
+            series = sums.get(metric.name, {})
+            if metric.project is not None:
+                series = cap_projects(series, metric.project, keep)
             for labels, value in sorted(series.items()):
                 family.add_metric(list(labels), value)
             yield family
@@ -108,11 +99,14 @@ class TableCollector(Collector):
         weight: dict[str, int] = defaultdict(int)
         for (project,), value in stored.items():
             weight[project] += value
-        for name in ("glance_image_served_bytes_total", "glance_image_downloaded_bytes_total"):
-            for labels, value in sums.get(name, {}).items():
-                weight[labels[0]] += value
-        for labels in sums.get("glance_task_failures_total", {}):
-            weight.setdefault(labels[1], 0)
+        for metric in METRIC_OF.values():
+            if metric.project is None:
+                continue
+            for labels, value in sums.get(metric.name, {}).items():
+                if metric.name in _BYTE_METRICS:
+                    weight[labels[metric.project]] += value
+                else:  # counted, but not bytes: labelled if there is room
+                    weight.setdefault(labels[metric.project], 0)
         if len(weight) <= self.project_label_limit:
             return set(weight)
         # Only the top of the ranking is needed: with 100,000 projects a full sort was most of

@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
-from .aggregates import KafkaRecord, partition_of, row_key, split_key
+from .aggregates import KafkaRecord
+from .rows import Kind, RowKey, key_text, keyed
 
 LIFECYCLE = {"image.create", "image.prepare", "image.upload", "image.activate", "image.update",
              "image.delete"}
@@ -61,7 +62,7 @@ class Inventory:
         payload = record["payload"]
         if event_type not in LIFECYCLE or not isinstance(payload, dict) or "id" not in payload:
             return  # text payloads (failed uploads) carry no size to invent
-        key = row_key(rec.partition, "img", payload["id"])
+        key = key_text(rec.partition, Kind.IMG, payload["id"])
         row = self._pending.get(key) or self.table.get(key)
         offsets = dict(row[1]) if row else {}
         if rec.offset <= offsets.get(rec.topic, -1):
@@ -104,12 +105,16 @@ def stored_and_staged(state: dict[str, Any]) -> tuple[int, int]:
 def project_gauges(rows: Iterable[tuple[str, Any]], owned: Callable[[int], bool]
                    ) -> dict[str, Counter[tuple[str, ...]]]:
     """{metric: Counter(labels)} for the inventory gauges, over the owned partitions."""
+    return gauges_of(keyed(rows, owned))
+
+
+def gauges_of(rows: Iterable[tuple[RowKey, Any]]) -> dict[str, Counter[tuple[str, ...]]]:
     images: Counter[tuple[str, ...]] = Counter()
     stored: Counter[tuple[str, ...]] = Counter()
     staged: Counter[tuple[str, ...]] = Counter()
     by_format: Counter[tuple[str, ...]] = Counter()
     for key, value in rows:
-        if not isinstance(key, str) or "|img|" not in key or not owned(partition_of(key)):
+        if key.kind is not Kind.IMG:
             continue
         state = value[0]
         if state["deleted"]:
@@ -127,12 +132,11 @@ def project_gauges(rows: Iterable[tuple[str, Any]], owned: Callable[[int], bool]
             "glance_project_stored_bytes_by_disk_format": by_format}
 
 
-def image_rows_of(rows: Iterable[tuple[str, Any]], project: str) -> list[dict[str, Any]]:
+def image_rows_of(rows: Iterable[tuple[RowKey, Any]], project: str) -> list[dict[str, Any]]:
     """One project's live images (for the JSON view)."""
     out = []
     for key, value in rows:
-        if isinstance(key, str) and "|img|" in key and value[0]["owner"] == project \
-                and not value[0]["deleted"]:
-            out.append({"id": split_key(key)[1], **{k: v for k, v in value[0].items()
-                                                    if k not in ("order", "deleted")}})
+        if key.kind is Kind.IMG and value[0]["owner"] == project and not value[0]["deleted"]:
+            out.append({"id": key.labels[0], **{k: v for k, v in value[0].items()
+                                                if k not in ("order", "deleted")}})
     return out

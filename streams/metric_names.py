@@ -1,12 +1,15 @@
 """The metric families the stream workers export: names, types, labels and help.
 
 Dashboards, alert rules and the chart's tests are checked against this table, and the
-Collector builds its families from it, so a name can't drift between them.
+Collector builds its families from it, so a name can't drift between them. The counters summed
+from the aggregate rows are declared with their rows, in streams/rows.py.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from .rows import METRIC_OF
 
 
 class MetricSpec(NamedTuple):
@@ -15,27 +18,10 @@ class MetricSpec(NamedTuple):
     help: str
 
 
+#: The aggregate rows' counters (streams/rows.py), then the metrics computed otherwise.
 METRICS: dict[str, MetricSpec] = {
-    "glance_image_served_bytes_total": MetricSpec(
-        "counter", ("project", "outcome"),
-        "Bytes of image data served, by owner project; outcome=complete|partial."),
-    "glance_image_downloaded_bytes_total": MetricSpec(
-        "counter", ("project", "outcome"),
-        "Bytes of image data downloaded, by receiving project; outcome=complete|partial."),
-    "glance_image_downloads_total": MetricSpec(
-        "counter", ("outcome",), "Image downloads (image.send), by outcome."),
-    "glance_task_events_total": MetricSpec(
-        "counter", ("task_type", "status"), "Task notifications, by task type and status."),
-    "glance_task_failures_total": MetricSpec(
-        "counter", ("task_type", "project"), "task.failure notifications, by task type and owner."),
-    "glance_notifications_total": MetricSpec(
-        "counter", ("event_type", "priority"), "Notifications consumed, by event type and priority."),
-    "glance_dead_letters_total": MetricSpec(
-        "counter", ("reason",), "Records sent to the dead-letter topic, by reason."),
-    "glance_duplicates_skipped_total": MetricSpec(
-        "counter", (), "Notifications skipped because their message_id was already counted."),
-    "glance_image_upload_failures_total": MetricSpec(
-        "counter", ("reason",), "Failed uploads (ERROR image.upload), by reason class."),
+    **{metric.name: MetricSpec("counter", metric.labels, metric.help)
+       for metric in METRIC_OF.values()},
     "glance_project_images": MetricSpec(
         "gauge", ("project", "status"), "Images known per owner project, by status."),
     "glance_project_stored_bytes": MetricSpec(

@@ -6,7 +6,7 @@ from typing import Any
 
 import faust
 
-from .aggregates import partition_of
+from .rows import partition_of
 
 
 class PartitionScopedTable(faust.Table):

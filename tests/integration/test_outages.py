@@ -18,7 +18,7 @@ from producers.broker import EmbeddedBroker
 from producers.config import Settings
 from producers.exceptions import DeliveryError
 from producers.publisher import Publisher
-from streams.aggregates import partition_of
+from streams.rows import partition_of
 from tests.expected import expected_totals
 from tests.integration.test_stream_exactness import assert_exact, synthetic_events
 from tests.kafka_helpers import all_pipeline_records, read_all

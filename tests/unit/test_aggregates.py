@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 
 from producers.serde import AvroCodec
-from streams.aggregates import Aggregator, SourceRecord, upload_failure_class
+from streams.aggregates import Aggregator, SourceRecord
 from streams.collector import TableCollector, totals
+from streams.rows import upload_failure_class
 from tests.expected import expected_metric_sums
 from tests.glance_events import glance_notifications
 from tests.source_log import SETTINGS
@@ -203,11 +204,11 @@ def test_collector_exports_owned_partitions_and_caps_projects() -> None:
     assert total == sum(n["payload"]["bytes_sent"] for n in sent if n["event_type"] == "image.send")
 
 
-def test_apply_adds_to_exactly_the_rows_contributions_names() -> None:
-    """apply() builds the row keys itself (and caches image.send's); they must be contributions()'s,
-    with the same amounts, for every kind of record."""
-    from streams.aggregates import contributions, row_key
+def test_apply_adds_to_exactly_the_rows_the_rule_table_names() -> None:
+    """apply() runs the rule table compiled (and caches the key texts); the rows must be the
+    ones the table read literally names, with the same amounts, for every kind of record."""
     from streams.demo.simulator import TrafficGenerator
+    from streams.rows import interpret
 
     sent = glance_notifications() + TrafficGenerator(seed=9, projects=30, rate=200.0).next_batch(3000)
     log = _log(sent)
@@ -215,9 +216,8 @@ def test_apply_adds_to_exactly_the_rows_contributions_names() -> None:
     expected: dict = {}
     for rec in log:
         record, _ = codec.decode_record(rec.value)
-        for parts, amount in contributions(record, record["event_type"]):
-            key = row_key(rec.partition, *parts)
-            expected[key] = expected.get(key, 0) + amount
+        for row, amount in interpret(record["event_type"], rec, record, rec.partition):
+            expected[row.text] = expected.get(row.text, 0) + amount
     table: dict = {}
     Aggregator(table, AvroCodec(SETTINGS)).apply(log)
     got = {k: v[0] for k, v in table.items() if "|seen|" not in k}
