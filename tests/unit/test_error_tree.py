@@ -22,6 +22,8 @@ ALLOWED_RAISES = {
     ("producers.registry", "SchemaRegistryError"):
         "the manifest client stands in for confluent's registry client, whose serializers "
         "expect that client's error",
+    ("streams", "AttributeError"):
+        "a module's __getattr__ must raise AttributeError for a name it does not have (PEP 562)",
     ("streams.demo.run", "KeyboardInterrupt"):
         "the demo's SIGTERM/SIGHUP handler takes the Ctrl-C path, which stops the broker and "
         "worker the demo started",

@@ -116,3 +116,19 @@ def test_oslo_config_generator_and_validator_know_the_glance_kafka_options(tmp_p
     typo = subprocess.run([BIN / "oslo-config-validator", "--namespace", "glance_kafka",
                            "--input-file", str(conf)], capture_output=True, text=True, timeout=60)
     assert typo.returncode != 0 and "flush_timeot" in typo.stdout + typo.stderr
+
+
+def test_the_stream_side_names_its_public_surface_and_loads_it_lazily() -> None:
+    done = _python("""
+        import json, sys
+        import streams.metric_names, streams.rows  # light modules: no Faust
+        light = "faust" in sys.modules
+        import streams
+        resolved = {name: getattr(streams, name) is not None for name in streams.__all__}
+        print(json.dumps([light, resolved, "faust" in sys.modules]))
+    """)
+    assert done.returncode == 0, done.stderr[-2000:]
+    light, resolved, loaded = json.loads(done.stdout.splitlines()[-1])
+    assert light is False and loaded is True
+    assert {"build", "run_worker", "Aggregator", "METRICS", "RULES"} <= set(resolved)
+    assert all(resolved.values())
