@@ -1,7 +1,8 @@
 """The table's rows and their changelog, written once per batch through librdkafka.
 
-Faust writes one changelog record per table assignment through its own aiokafka producer, about
-100 µs of Python each; at ~1 row per event that path alone held the worker to ~3k events/s. Here
+Faust writes one changelog record per table assignment through its own aiokafka producer, with
+enough Python per record that at ~1 row per event that path alone capped the worker far below its
+target (bench/README.md has the profile). Here
 the aggregator writes into `ChangelogRows`, which only remembers which rows changed, and
 `ChangelogWriter.send` sends each changed row once, with the batch's dead letters; its task ends
 when Kafka has them all. Only then may the worker commit the batch's source offsets, so a crash
@@ -159,10 +160,10 @@ class ChangelogWriter:
 def _row_encoder() -> Callable[[Any], str]:
     """Compact JSON through the stdlib's C encoder, built once.
 
-    `json.dumps` builds that encoder again on every call; at ~1 row per event the rebuilding was
-    a third of the worker's JSON time. orjson was ~8x faster still, but its 1 KiB output
-    buffers, shrunk to each small row, fragmented the heap: the worker's RSS doubled with
-    100,000 projects (bench/memory.py).
+    `json.dumps` builds that encoder again on every call, which at ~1 row per event was a large
+    share of the worker's JSON time. orjson was faster still, but its output buffers, shrunk to
+    each small row, fragmented the heap and doubled the worker's RSS with 100,000 projects
+    (bench/memory.py; figures in bench/README.md).
     """
     make = json.encoder.c_make_encoder
     slow = json.JSONEncoder(separators=(",", ":")).encode

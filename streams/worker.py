@@ -92,7 +92,7 @@ def _tune_gc() -> None:
 
     A batch allocates tens of thousands of short-lived containers (decoded records, row values),
     and the table holds ~100k long-lived ones (the dedupe ring); with the default thresholds the
-    collector kept re-scanning them and took ~13% of the worker (35-40% more events/s without it,
+    collector kept re-scanning them and took a large share of the worker (bench/README.md,
     bench/aggregate.py). Nothing here builds reference cycles at that rate, so memory stays flat.
     """
     gc.set_threshold(50_000, 20, 50)
