@@ -168,25 +168,6 @@ class Aggregator:
         deltas: dict[str, int] = {}
         new_ids: dict[int, dict[str, tuple[str, int]]] = {}
 
-        def load(key: str) -> dict[str, int]:
-            row = rows[key] = table.get(key)
-            done = stored[key] = dict(row[1]) if row else {}
-            return done
-
-        def add(keys: tuple[str, ...], amounts: tuple[int, ...], topic: str, offset: int) -> bool:
-            applied = False
-            for key, amount in zip(keys, amounts, strict=True):
-                done = stored.get(key)
-                if done is None:
-                    done = load(key)
-                # Also seen by the rest of this batch: after a rebalance the consumer can hand
-                # the same record over twice within one batch.
-                if offset > done.get(topic, -1):
-                    done[topic] = offset
-                    deltas[key] = deltas.get(key, 0) + amount
-                    applied = True
-            return applied
-
         dlq_topic = self.codec.settings.dlq_topic
         decode = self.codec.decode_record
         event_types = self._event_types
@@ -205,55 +186,67 @@ class Aggregator:
             prefix = prefixes.get(partition)
             if prefix is None:
                 prefix = prefixes[partition] = f"p{partition}|"
+            # What the record adds to (its fate's rows, or its event's), and what it counts as.
+            fate = None
             if topic == dlq_topic:
-                if add(*dead_letter(rec, None, "", prefix), topic, offset):
-                    result.applied += 1
-                continue
-            try:
-                if rec.value is None:
-                    raise InvalidNotification("empty_record", "record has no value")
-                record, _ = decode(rec.value)
-            except InvalidNotification as exc:
-                if add(*undecodable(rec, None, "", prefix), topic, offset):
-                    result.dead_letters.append((rec, exc))
-                continue
-            seen = seen_by_partition.get(partition)
-            if seen is None:
-                seen = self._index(partition)
-            message_id = record["message_id"]
-            first = seen.get(message_id)
-            if first is not None:
-                if first != (topic, offset):
-                    if add(*duplicate(rec, None, "", prefix), topic, offset):
-                        result.duplicates += 1
-                    continue
+                fate = Fate.DEAD_LETTER
+                keys, amounts = dead_letter(rec, None, "", prefix)
             else:
-                origin = seen[message_id] = (topic, offset)
-                ids = new_ids.get(partition)
-                if ids is None:
-                    ids = new_ids[partition] = {}
-                ids[message_id] = origin
-            event_type = record.get("event_type") or event_types.get(topic, "other")
-            for observer in observers:
-                observer.observe(rec, record, event_type)
-            plan = by_event.get(event_type)
-            if plan is None:
-                plan = plans.for_event(event_type)
-            keys, amounts = plan(rec, record, event_type, prefix)
-            # add(), inlined: this is the loop every event goes through.
+                try:
+                    if rec.value is None:
+                        raise InvalidNotification("empty_record", "record has no value")
+                    record, _ = decode(rec.value)
+                except InvalidNotification as exc:
+                    fate, error = Fate.UNDECODABLE, exc
+                    keys, amounts = undecodable(rec, None, "", prefix)
+                else:
+                    seen = seen_by_partition.get(partition)
+                    if seen is None:
+                        seen = self._index(partition)
+                    message_id = record["message_id"]
+                    first = seen.get(message_id)
+                    if first is not None and first != (topic, offset):
+                        fate = Fate.DUPLICATE
+                        keys, amounts = duplicate(rec, None, "", prefix)
+                    else:
+                        if first is None:
+                            origin = seen[message_id] = (topic, offset)
+                            ids = new_ids.get(partition)
+                            if ids is None:
+                                ids = new_ids[partition] = {}
+                            ids[message_id] = origin
+                        event_type = record.get("event_type") or event_types.get(topic, "other")
+                        for observer in observers:
+                            observer.observe(rec, record, event_type)
+                        plan = by_event.get(event_type)
+                        if plan is None:
+                            plan = plans.for_event(event_type)
+                        keys, amounts = plan(rec, record, event_type, prefix)
+            # Each row once per (topic, offset): a replayed record adds nothing. Also seen by the
+            # rest of this batch: after a rebalance the consumer can hand the same record over
+            # twice within one batch.
             applied = False
             for key, amount in zip(keys, amounts, strict=True):
                 done = stored.get(key)
                 if done is None:
-                    done = load(key)
+                    row = rows[key] = table.get(key)
+                    done = stored[key] = dict(row[1]) if row else {}
                 if offset > done.get(topic, -1):
                     done[topic] = offset
                     deltas[key] = deltas.get(key, 0) + amount
                     applied = True
-            if applied:
-                result.applied += 1
-            else:
-                result.replayed += 1
+            if fate is None:
+                if applied:
+                    result.applied += 1
+                else:
+                    result.replayed += 1
+            elif applied:
+                if fate is Fate.DEAD_LETTER:
+                    result.applied += 1
+                elif fate is Fate.UNDECODABLE:
+                    result.dead_letters.append((rec, error))
+                else:
+                    result.duplicates += 1
 
         for key, delta in deltas.items():
             row = rows[key]
