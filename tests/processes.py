@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,3 +128,14 @@ def running_workers(*workers: Worker) -> Iterator[tuple[Worker, ...]]:
     finally:
         for worker in workers:
             worker.stop()
+
+
+def healthz_status(port: int) -> int:
+    """A process's /healthz status code on 127.0.0.1; 0 if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0

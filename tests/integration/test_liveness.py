@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from producers.broker import EmbeddedBroker, free_port
 from producers.config import Settings
 from producers.topics import ensure_topics
-from tests.processes import ROOT, Worker, running_workers, wait_for
+from tests.processes import ROOT, Worker, healthz_status, running_workers, wait_for
 
 BOUND = "3"
 
@@ -32,21 +31,12 @@ def own_broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
-def _status(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
 
 def _stays_healthy(ports: tuple[int, ...], seconds: float) -> None:
     """Idle for longer than the bound is not stuck."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        assert [_status(port) for port in ports] == [200] * len(ports)
+        assert [healthz_status(port) for port in ports] == [200] * len(ports)
         time.sleep(0.5)
 
 
@@ -84,26 +74,26 @@ def test_healthz_of_worker_and_bridge_follows_their_loops_and_the_brokers_answer
         with running_workers(worker):
             worker.wait_ready(90)
             for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
-                wait_for(lambda p=port: _status(p) == 200, 60, "healthy", alive)
+                wait_for(lambda p=port: healthz_status(p) == 200, 60, "healthy", alive)
             _stays_healthy((worker.metrics_port, bridge.port), 4)
 
             own_broker.pause()
             try:
                 for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
-                    wait_for(lambda p=port: _status(p) == 503, 30, "503, broker paused", alive)
+                    wait_for(lambda p=port: healthz_status(p) == 503, 30, "503, broker paused", alive)
             finally:
                 own_broker.resume()
             for port, alive in ((worker.metrics_port, worker), (bridge.port, bridge)):
-                wait_for(lambda p=port: _status(p) == 200, 90, "200, broker back", alive)
+                wait_for(lambda p=port: healthz_status(p) == 200, 90, "200, broker back", alive)
 
             wedge.touch()  # the worker's event loop blocks (as a CPU-bound bug would)
             try:
-                wait_for(lambda: _status(worker.metrics_port) == 503, 30, "503, loop blocked",
+                wait_for(lambda: healthz_status(worker.metrics_port) == 503, 30, "503, loop blocked",
                          worker)
-                assert _status(bridge.port) == 200  # not the bridge's loop
+                assert healthz_status(bridge.port) == 200  # not the bridge's loop
             finally:
                 wedge.unlink()
-            wait_for(lambda: _status(worker.metrics_port) == 200, 30, "200, loop free", worker)
+            wait_for(lambda: healthz_status(worker.metrics_port) == 200, 30, "200, loop free", worker)
 
             # Kafka gone (connection refused from now on): one line says so in each log, and
             # the clients' reconnect attempts (several a second) add none.

@@ -34,7 +34,7 @@ from tests.glance_events import glance_notifications
 from tests.integration.oslo_support import delivered_as_sent
 from tests.integration.test_stream_exactness import synthetic_events
 from tests.kafka_helpers import all_pipeline_records
-from tests.processes import ROOT, parse_metrics, total, wait_for
+from tests.processes import ROOT, healthz_status, parse_metrics, total, wait_for
 from tests.rabbitmq import GLANCE_PUBLISHER, BareListener, GlanceLikeNotifier, RabbitMQ
 
 
@@ -404,16 +404,6 @@ def test_stop_while_kafka_is_away_requeues_the_batch_it_holds(rabbitmq: RabbitMQ
     assert rabbitmq.list_queues()[pool] == len(events)  # back in RabbitMQ, ready for the next tap
 
 
-def _healthz(port: int) -> int:
-    """The tap's /healthz status; 0 if it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
 
 def test_healthz_is_503_while_a_batch_waits_on_a_paused_kafka_and_200_once_delivered(
         rabbitmq: RabbitMQ, tmp_path: Path, running: list[subprocess.Popen[bytes]]) -> None:
@@ -439,7 +429,7 @@ def test_healthz_is_503_while_a_batch_waits_on_a_paused_kafka_and_200_once_deliv
         try:
             idle_until = time.monotonic() + bound + 1
             while time.monotonic() < idle_until:  # nothing held: idle is not stuck
-                assert _healthz(port) == 200
+                assert healthz_status(port) == 200
                 time.sleep(0.5)
             kafka.pause()
             try:
@@ -448,12 +438,12 @@ def test_healthz_is_503_while_a_batch_waits_on_a_paused_kafka_and_200_once_deliv
                 _until(lambda: _metric(port, "glance_bridge_in_flight") > 0, 10,
                        "a batch waiting for Kafka", tap, log)
                 held_at = time.monotonic()
-                _until(lambda: _healthz(port) == 503, bound + 5, "503, batch held", tap, log)
+                _until(lambda: healthz_status(port) == 503, bound + 5, "503, batch held", tap, log)
                 assert time.monotonic() - held_at > bound - 1  # not before the bound
                 assert _metric(port, "glance_bridge_acked_total") == 0
             finally:
                 kafka.resume()
-            _until(lambda: _healthz(port) == 200, 30, "200, batch delivered", tap, log)
+            _until(lambda: healthz_status(port) == 200, 30, "200, batch delivered", tap, log)
             _until(lambda: _metric(port, "glance_bridge_acked_total") >= len(events), 30,
                    "everything acknowledged", tap, log)
             tap.send_signal(signal.SIGTERM)

@@ -19,20 +19,30 @@ from tests.integration.test_stream_exactness import synthetic_events
 from tests.processes import Worker, total, wait_for
 
 
+def _worker_with_events(broker: EmbeddedBroker, tmp_path: Path, n: int, seed: int) -> Worker:
+    """A started worker that has processed `n` freshly published events."""
+    settings = Settings(bootstrap_servers=broker.bootstrap_servers,
+                        topic_prefix=f"s{uuid.uuid4().hex[:6]}.glance.")
+    with Publisher(settings) as publisher:
+        for event in synthetic_events(n, seed=seed):
+            publisher.publish(event)
+    worker = Worker(settings, tmp_path).start()
+    try:
+        worker.wait_ready()
+        wait_for(lambda: total(worker.metrics(), "glance_notifications_total") >= n, 60,
+                 "the events processed", worker)
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
 @pytest.mark.slow
 def test_worker_with_kafka_unreachable_exits_within_the_grace_period_after_sigterm(
         tmp_path: Path) -> None:
     with EmbeddedBroker() as broker:
-        settings = Settings(bootstrap_servers=broker.bootstrap_servers,
-                            topic_prefix=f"s{uuid.uuid4().hex[:6]}.glance.")
-        with Publisher(settings) as publisher:
-            for n in synthetic_events(500, seed=3):
-                publisher.publish(n)
-        worker = Worker(settings, tmp_path).start()
+        worker = _worker_with_events(broker, tmp_path, 500, seed=3)
         try:
-            worker.wait_ready()
-            wait_for(lambda: total(worker.metrics(), "glance_notifications_total") >= 500, 60,
-                     "the events processed", worker)
             broker.pause()  # Kafka answers nothing from here on
             started = time.monotonic()
             os.kill(worker.process.pid, signal.SIGTERM)
@@ -56,16 +66,8 @@ def test_sigterm_seconds_into_a_kafka_outage_exits_cleanly_without_a_traceback(
     backing off after refused connections, made aiokafka's close raise; the consumer thread died
     with a traceback and the worker hung until STOP_TIMEOUT. Either way: a few lines, exit 0."""
     with EmbeddedBroker() as broker:
-        settings = Settings(bootstrap_servers=broker.bootstrap_servers,
-                            topic_prefix=f"s{uuid.uuid4().hex[:6]}.glance.")
-        with Publisher(settings) as publisher:
-            for n in synthetic_events(200, seed=4):
-                publisher.publish(n)
-        worker = Worker(settings, tmp_path).start()
+        worker = _worker_with_events(broker, tmp_path, 200, seed=4)
         try:
-            worker.wait_ready()
-            wait_for(lambda: total(worker.metrics(), "glance_notifications_total") >= 200, 60,
-                     "the events processed", worker)
             if outage == "paused":
                 broker.pause()
             else:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from producers import options
 from producers.bridge import BridgeOptions
 from producers.cli import (
     bridge_options,
@@ -20,15 +21,6 @@ from producers.cli import (
     topics_options,
 )
 from producers.config import Settings
-from producers.options import (
-    BridgeCommand,
-    BrokerOptions,
-    ConsumeOptions,
-    DemoOptions,
-    PublishOptions,
-    StreamOptions,
-    TopicsOptions,
-)
 from producers.rabbit import TapOptions
 from producers.topics import pipeline_topics
 
@@ -40,36 +32,36 @@ def _args(*argv: str):  # noqa: ANN202 - an argparse.Namespace, which only this 
 
 
 def test_each_command_s_arguments_become_its_options() -> None:
-    assert broker_options(_args("broker", "--port", "9300", "--create-topics")) == BrokerOptions(
+    assert broker_options(_args("broker", "--port", "9300", "--create-topics")) == options.BrokerOptions(
         port=9300, host="127.0.0.1", create_topics=True, topic_prefix=None)
-    assert topics_options(_args("topics", "--partitions", "8", "--timeout", "3")) == TopicsOptions(
+    assert topics_options(_args("topics", "--partitions", "8", "--timeout", "3")) == options.TopicsOptions(
         partitions=8, replication_factor=1, timeout=3.0)
     assert publish_options(_args("publish", "in.jsonl", "--strict", "--undelivered-file",
-                                 "left.jsonl")) == PublishOptions(
+                                 "left.jsonl")) == options.PublishOptions(
         file="in.jsonl", strict=True, undelivered_file=Path("left.jsonl"))
     assert consume_options(_args("consume", "--topic", "a", "--topic", "b", "--max", "3",
-                                 "--raw")) == ConsumeOptions(
+                                 "--raw")) == options.ConsumeOptions(
         topics=("a", "b"), from_beginning=False, max_records=3, idle_timeout=5.0, raw=True,
         original=False)
     assert stream_options(_args("stream", "--metrics-port", "0", "--web-port", "7000", "-vv",
-                                "--project-label-limit", "5")) == StreamOptions(
+                                "--project-label-limit", "5")) == options.StreamOptions(
         host="127.0.0.1", metrics_port=0, web_port=7000, project_label_limit=5, verbose=2)
-    assert demo_options(_args("demo", "--no-live", "--rate", "10")) == DemoOptions(
+    assert demo_options(_args("demo", "--no-live", "--rate", "10")) == options.DemoOptions(
         rate=10.0, live=False, embedded_broker=True)
     assert demo_options(_args("demo", "--bootstrap-servers", "k:9092")).embedded_broker is False
 
 
 def test_options_are_frozen() -> None:
-    options = TopicsOptions()
+    topics = options.TopicsOptions()
     with pytest.raises(AttributeError):
-        options.partitions = 2  # type: ignore[misc]
+        topics.partitions = 2  # type: ignore[misc]
 
 
 def test_bridge_source_follows_the_transport_url() -> None:
     settings = Settings(bootstrap_servers="127.0.0.1:1")
     kafka = bridge_options(_args("bridge", "--source-topics", "n.info,n.warn", "--group-id", "g",
                                  "--metrics-port", "0"), settings)
-    assert kafka == BridgeCommand(source=BridgeOptions(
+    assert kafka == options.BridgeCommand(source=BridgeOptions(
         source_topics=("n.info", "n.warn"), group_id="g", batch_size=1000), metrics_port=0)
     tap = bridge_options(_args("bridge", "--transport-url", "rabbit://u:p@h:5672/",
                                "--topics", "a,b"), settings)
