@@ -159,7 +159,9 @@ class GlanceAPI:
                 "use_stderr": "true",
                 "image_cache_dir": str(self.base_dir / "cache") if self.cache else None,
             },
-            "database": {"connection": f"sqlite:///{self.database}"},
+            # timeout: SQLite waits this long for another worker's write lock (its default, 5 s,
+            # ran out under the full parallel suite: "database is locked", HTTP 500).
+            "database": {"connection": f"sqlite:///{self.database}?timeout=30"},
             "glance_store": {"default_backend": "fs"},
             "fs": {"filesystem_store_datadir": str(self.store_dir)},
             "os_glance_staging_store": {"filesystem_store_datadir": str(self.staging_dir)},
