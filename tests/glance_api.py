@@ -43,6 +43,7 @@ import psutil
 import pytest
 
 from producers.broker import free_port
+from tests import uwsgi_stacks
 
 __all__ = ["GlanceAPI", "GlanceClient", "GlanceError", "Project", "glance_api"]
 
@@ -200,6 +201,9 @@ class GlanceAPI:
             "buffer-size": 65535,
             "add-header": "Connection: close",
             "need-app": "true",
+            # SIGRTMIN+2 makes a worker log every thread's stack (tests/uwsgi_stacks.py)
+            "pythonpath": str(Path(__file__).parent),
+            "import": "uwsgi_stacks",
         }}))
 
     #: A database glance-manage made once per test process, copied for every later server:
@@ -289,6 +293,24 @@ class GlanceAPI:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def diagnosis(self, lines: int = 40) -> str:
+        """What to read when Glance did not do something in time: the errors in its log, the
+        stack of every thread in every worker (tests/uwsgi_stacks.py), and the log's tail."""
+        def read() -> list[str]:
+            try:
+                return self.log_path.read_text(errors="replace").splitlines()
+            except OSError:
+                return []
+        before = len(read())
+        for worker in self.worker_processes():
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                os.kill(worker.pid, uwsgi_stacks.SIGNAL)
+        time.sleep(1.0)
+        log = read()
+        errors = [line for line in log[:before] if " ERROR " in line or "Traceback" in line]
+        return "\n".join(["--- errors in glance-api's log", *errors[-lines:],
+                          "--- the log's tail and the workers' stacks", *log[before - lines:]])
 
     def client(self, project: Project) -> GlanceClient:
         return GlanceClient(self, project)
@@ -384,15 +406,32 @@ class GlanceClient:
                      {"method": {"name": method, **options}}, expect=(202,))
 
     def tasks(self, image_id: str) -> list[dict[str, Any]]:
+        """GET /v2/images/{id}/tasks. Not a read: Glance soft-deletes expired tasks in the same
+        write transaction (tasks_get_by_image), so wait_for_task does not poll it."""
         return self.request("GET", f"/v2/images/{image_id}/tasks")["tasks"]
 
     def wait_for_task(self, image_id: str, timeout: float = 90.0) -> dict[str, Any]:
-        """The image's (single) import task, once it is success or failure."""
+        """The image's import task, once it is success or failure, polled with reads only.
+
+        Polling GET /v2/images/{id}/tasks (a write, see tasks()) raced the import thread's own
+        first save on SQLite: "database is locked", which Glance's thread pool swallows, and the
+        task stayed pending for good (twice in about 60 imports on a loaded machine). So the task's id
+        comes from the image's import lock (os_glance_import_task, set before the task exists,
+        dropped when it ends) and the task from GET /v2/tasks/{id} (task_get: a read), which
+        Glance's policy gives the project's admin only.
+        """
+        task_id = self.image(image_id).get("os_glance_import_task")
+        if task_id is None:  # the flow has ended (the lock goes last but for a failure's save)
+            return _wait(lambda: next((t for t in self.tasks(image_id)
+                                       if t["status"] in ("success", "failure")), None),
+                         timeout, f"import task of {image_id}", self.api)
+        admin = self.api.client(Project(self.project.project_id, self.project.user_id,
+                                        ("admin", *self.project.roles)))
+
         def finished() -> dict[str, Any] | None:
-            tasks = self.tasks(image_id)
-            done = [t for t in tasks if t["status"] in ("success", "failure")]
-            return done[0] if done else None
-        return _wait(finished, timeout, f"import task of {image_id}", self.api)
+            task = admin.request("GET", f"/v2/tasks/{task_id}")
+            return task if task["status"] in ("success", "failure") else None
+        return _wait(finished, timeout, f"import task {task_id} of {image_id}", self.api)
 
     def wait_for_status(self, image_id: str, status: str, timeout: float = 90.0) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
@@ -458,7 +497,7 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str, api: GlanceAP
         if value:
             return value
         time.sleep(0.2)
-    raise GlanceError(f"timed out after {timeout}s waiting for {what}\n{api.log_tail()}")
+    raise GlanceError(f"timed out after {timeout}s waiting for {what}\n{api.diagnosis()}")
 
 
 @pytest.fixture

@@ -27,17 +27,7 @@ _SCRIPT = textwrap.dedent("""
     import oslo_messaging
     from oslo_config import cfg
     from producers import driver as kd
-
-    def rdk_main_threads():
-        # A thread librdkafka just started carries its creator's name (rdk:main) until it names
-        # itself: the fewest of a few looks is the number of librdkafka instances.
-        tasks = f"/proc/{os.getpid()}/task"
-        looks = []
-        for _ in range(4):
-            looks.append(sum(1 for t in os.listdir(tasks)
-                             if open(f"{tasks}/{t}/comm").read().strip() == "rdk:main"))
-            time.sleep(0.2)
-        return min(looks)
+    from tests.rdk_threads import rdk_main_threads
 
     args = json.loads(sys.argv[1])
     notifiers = []
@@ -145,10 +135,11 @@ def test_forked_children_each_make_one_producer(settings: Settings, tmp_path: Pa
     notifiers, holds exactly one producer of its own and delivers everything it sent."""
     script = tmp_path / "prefork.py"
     script.write_text(textwrap.dedent(f"""
-        import json, os, sys, time
+        import json, os, sys
         import oslo_messaging
         from oslo_config import cfg
         from producers import driver as kd
+        from tests.rdk_threads import rdk_main_threads
 
         def notifier():
             conf = cfg.ConfigOpts()
@@ -163,15 +154,6 @@ def test_forked_children_each_make_one_producer(settings: Settings, tmp_path: Pa
             n.info({{}}, "image.send", {{"image_id": who, "owner_id": "o", "bytes_sent": 1,
                                         "receiver_tenant_id": "r", "receiver_user_id": "u"}})
 
-        def rdk_main_threads():
-            tasks = f"/proc/{{os.getpid()}}/task"
-            looks = []
-            for _ in range(4):  # the fewest of a few looks (see the script above)
-                looks.append(sum(1 for t in os.listdir(tasks)
-                                 if open(f"{{tasks}}/{{t}}/comm").read().strip() == "rdk:main"))
-                time.sleep(0.2)
-            return min(looks)
-
         send(notifier(), "parent")
         pids = []
         for c in range({children}):
@@ -184,15 +166,16 @@ def test_forked_children_each_make_one_producer(settings: Settings, tmp_path: Pa
                                           "shared": len(kd.shared_publishers())}}) + "\\n").encode())
                 sys.exit(0)
             pids.append(pid)
-        for pid in pids:
-            os.waitpid(pid, 0)
+        # a child that failed fails the script (its traceback is on the shared stderr)
+        statuses = [os.waitpid(pid, 0)[1] for pid in pids]
+        sys.exit(1 if any(statuses) else 0)
     """))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     reports = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(reports) == children
+    assert len(reports) == children, (reports, done.stderr[-3000:])
     assert all(r["producers"] == 1 and r["shared"] == 1 for r in reports), reports
     records = all_pipeline_records(settings)
     keys = sorted(m.key().decode() for m in records[settings.topic("image.send")])
