@@ -21,6 +21,10 @@ LOGGER = logging.getLogger("librdkafka")
 REPORT_EVERY = 60.0
 #: An error after this long a silence is a new outage, not the old one going on.
 OUTAGE_GAP = 30.0
+#: An answer this soon after an outage's first failure is for a request sent before it (a delivery
+#: report or a fetch response in flight when the broker went), not a sign that it is back: taken as
+#: one, it logged "reached again after 0 s" and then "cannot reach" a second time.
+STALE_ANSWER = 1.0
 
 #: librdkafka error names that mean "cannot talk to the cluster right now" (KafkaError.name()).
 CONNECTIVITY_ERRORS = frozenset({
@@ -37,9 +41,9 @@ def plain(text: str) -> str:
 class Reachability:
     """librdkafka's error callback for one client: connection failures reported as one outage.
 
-    `answered()` (a delivery, a fetched record) ends an outage with a "reachable again" line;
-    clients without such a signal get a new "cannot reach" line for an outage that starts after
-    OUTAGE_GAP seconds without errors.
+    `answered()` (a delivery, a fetched record) ends an outage with a "reachable again" line,
+    unless it comes within STALE_ANSWER of the outage's start; clients without such a signal get
+    a new "cannot reach" line for an outage that starts after OUTAGE_GAP seconds without errors.
     """
 
     def __init__(self, bootstrap_servers: str, logger: logging.Logger | None = None,
@@ -96,7 +100,10 @@ class Reachability:
         with self._lock:
             if self.down_since is None:
                 return
-            since, self.down_since = time.monotonic() - self.down_since, None
+            since = time.monotonic() - self.down_since
+            if since < STALE_ANSWER:
+                return
+            self.down_since = None
         self.log.warning("reached %s again after %.0f s", self.where, since)
 
 

@@ -44,6 +44,32 @@ def test_an_outage_is_reported_once_then_once_a_minute_then_its_end(
     ]
 
 
+def test_an_answer_in_flight_when_the_broker_went_does_not_end_the_outage(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in the liveness test: the bridge's producer logged "cannot reach", then the delivery
+    report of a record the broker had acked just before it stopped ("reached again after 0 s"),
+    then "cannot reach" again."""
+    clock = _Clock()
+    monkeypatch.setattr(kafkalog.time, "monotonic", clock)
+    reach = Reachability("kafka-1:9092", logging.getLogger("test.reach"))
+    refused = KafkaError(KafkaError._TRANSPORT, "Connect to ipv4#10.0.0.1:9092 failed: "
+                         "Connection refused")
+    with caplog.at_level(logging.WARNING, logger="test.reach"):
+        reach.on_error(refused)
+        clock.now += 0.01
+        reach.answered()  # the late delivery report
+        for _ in range(20):
+            clock.now += 0.25
+            reach.on_error(refused)
+        clock.now += 3
+        reach.answered()  # the broker is back
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot reach Kafka at kafka-1:9092 (Connect to ipv4#10.0.0.1:9092 failed: Connection "
+        "refused); retrying until it answers",
+        "reached Kafka at kafka-1:9092 again after 8 s",
+    ]
+
+
 def test_librdkafka_connect_failures_are_left_to_the_error_callback_and_repeats_fold(
         monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _Clock()
