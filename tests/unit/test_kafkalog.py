@@ -19,16 +19,29 @@ class _Clock:
         return self.now
 
 
-def test_an_outage_is_reported_once_then_once_a_minute_then_its_end(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+#: librdkafka's error for a refused connect, as its error callback gets it.
+REFUSED = KafkaError(KafkaError._TRANSPORT, "kafka-1:9092/bootstrap: Connect to ipv4#10.0.0.1:"
+                     "9092 failed: Connection refused (after 0ms in state CONNECT)")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    """kafkalog's clock, moved by the test."""
     clock = _Clock()
     monkeypatch.setattr(kafkalog.time, "monotonic", clock)
-    reach = Reachability("kafka-1:9092", logging.getLogger("test.reach"))
-    refused = KafkaError(KafkaError._TRANSPORT, "kafka-1:9092/bootstrap: Connect to ipv4#10.0.0.1:"
-                         "9092 failed: Connection refused (after 0ms in state CONNECT)")
+    return clock
+
+
+@pytest.fixture
+def reach() -> Reachability:
+    return Reachability("kafka-1:9092", logging.getLogger("test.reach"))
+
+
+def test_an_outage_is_reported_once_then_once_a_minute_then_its_end(
+        clock: _Clock, reach: Reachability, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="test.reach"):
         for _ in range(150 * 4):  # librdkafka's pace: about 4 a second, for 150 s
-            reach.on_error(refused)
+            reach.on_error(REFUSED)
             reach.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
             clock.now += 0.25
         reach.answered()
@@ -45,22 +58,17 @@ def test_an_outage_is_reported_once_then_once_a_minute_then_its_end(
 
 
 def test_an_answer_in_flight_when_the_broker_went_does_not_end_the_outage(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        clock: _Clock, reach: Reachability, caplog: pytest.LogCaptureFixture) -> None:
     """Seen in the liveness test: the bridge's producer logged "cannot reach", then the delivery
     report of a record the broker had acked just before it stopped ("reached again after 0 s"),
     then "cannot reach" again."""
-    clock = _Clock()
-    monkeypatch.setattr(kafkalog.time, "monotonic", clock)
-    reach = Reachability("kafka-1:9092", logging.getLogger("test.reach"))
-    refused = KafkaError(KafkaError._TRANSPORT, "Connect to ipv4#10.0.0.1:9092 failed: "
-                         "Connection refused")
     with caplog.at_level(logging.WARNING, logger="test.reach"):
-        reach.on_error(refused)
+        reach.on_error(REFUSED)
         clock.now += 0.01
         reach.answered()  # the late delivery report
         for _ in range(20):
             clock.now += 0.25
-            reach.on_error(refused)
+            reach.on_error(REFUSED)
         clock.now += 3
         reach.answered()  # the broker is back
     assert [r.getMessage() for r in caplog.records] == [
@@ -71,9 +79,7 @@ def test_an_answer_in_flight_when_the_broker_went_does_not_end_the_outage(
 
 
 def test_librdkafka_connect_failures_are_left_to_the_error_callback_and_repeats_fold(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _Clock()
-    monkeypatch.setattr(kafkalog.time, "monotonic", clock)
+        clock: _Clock) -> None:
     fold = FoldRepeats(window=60)
 
     def record(name: str, args: tuple[str, ...]) -> logging.LogRecord:
