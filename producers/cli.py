@@ -446,7 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=_port, default=9108)
     p.add_argument("--web-port", type=_port, default=6066)
     p.add_argument("--data-dir", default=None, help="Faust data directory")
-    p.add_argument("--worker-id", default=None, help="name in logs (default: host-pid)")
     p.add_argument("--project-label-limit", type=int, default=1000,
                    help="distinct project labels before the rest fold into project=\"_other\"")
     p.set_defaults(func=cmd_stream)
