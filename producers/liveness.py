@@ -27,19 +27,36 @@ class Liveness:
         now = time.monotonic()
         #: When each part last beat; None while it rests.
         self.beats: dict[str, float | None] = dict.fromkeys(parts, now)  # starting is a beat
+        #: Parts that handed their work back undone: (their clock then, when they did).
+        self._handed_back: dict[str, tuple[float, float]] = {}
         self._reported: tuple[str, ...] = ()
 
     def beat(self, part: str) -> None:
+        self._handed_back.pop(part, None)
         self.beats[part] = time.monotonic()
 
     def busy(self, part: str) -> None:
-        """`part` has work: a resting part's clock starts now, a running one's goes on."""
-        if self.beats.get(part) is None:
-            self.beat(part)
+        """`part` has work: a resting part's clock starts now (or goes on from where it was, if
+        it handed work back within the bound), a running one's goes on."""
+        if self.beats.get(part) is not None:
+            return
+        now = time.monotonic()
+        clock, handed_back_at = self._handed_back.pop(part, (now, now))
+        self.beats[part] = clock if now - handed_back_at <= self.bound else now
 
     def rest(self, part: str) -> None:
         """`part` has nothing to do, so it cannot be stuck until it is busy again."""
+        self._handed_back.pop(part, None)
         self.beats[part] = None
+
+    def hand_back(self, part: str) -> None:
+        """`part` gave its work back undone, to be retried here or by another replica: it rests
+        (an idle replica is not stuck), but work it takes up again within the bound goes on with
+        the old clock (the same work failing again is no progress)."""
+        clock = self.beats.get(part)
+        self.rest(part)
+        if clock is not None:
+            self._handed_back[part] = (clock, time.monotonic())
 
     def stale(self) -> list[str]:
         now = time.monotonic()

@@ -15,7 +15,7 @@ with the same message_id, for the stream processors to skip.
 /healthz (`healthy()`) is 503 once the tap has held messages for longer than
 liveness_timeout_seconds without delivering any to Kafka: a batch waiting on a broker that does
 not answer, or batches requeued again and again because Kafka fails them. An idle tap holds
-nothing and is healthy.
+nothing and is healthy, also one whose failed batch RabbitMQ gave to another replica.
 """
 
 from __future__ import annotations
@@ -253,8 +253,8 @@ class RabbitTap:
         count = len(messages)
         self.consumed.inc(count)
         self.in_flight.inc(count)
-        # A batch after a requeued one does not restart the clock: the same messages, again
-        # not delivered, are no progress.
+        # A batch soon after a requeued one does not restart the clock (Liveness.hand_back): the
+        # same messages, again not delivered, are no progress.
         self.liveness.busy("delivery")
         try:
             if self.stopping.is_set():
@@ -277,6 +277,8 @@ class RabbitTap:
             log.error("tap: %s; %d messages go back to RabbitMQ", exc, count)
             if not self.stopping.is_set():
                 self.stopping.wait(_REQUEUE_BACKOFF)
+            # RabbitMQ may give the batch to another replica: this one then holds nothing
+            self.liveness.hand_back("delivery")
             return self._hand_back(count, "undelivered")
         except _Stopped:
             return self._hand_back(count, "stopping while Kafka was away")
