@@ -201,9 +201,10 @@ class GlanceAPI:
             "buffer-size": 65535,
             "add-header": "Connection: close",
             "need-app": "true",
-            # SIGRTMIN+2 makes a worker log every thread's stack (tests/uwsgi_stacks.py)
-            "pythonpath": str(Path(__file__).parent),
-            "import": "uwsgi_stacks",
+            # SIGRTMIN+2 makes a worker log every thread's stack (tests/uwsgi_stacks.py); the
+            # project's root on the path, not tests/, whose modules' names could shadow others
+            "pythonpath": str(Path(__file__).resolve().parents[1]),
+            "import": "tests.uwsgi_stacks",
         }}))
 
     #: A database glance-manage made once per test process, copied for every later server:
@@ -309,8 +310,9 @@ class GlanceAPI:
         time.sleep(1.0)
         log = read()
         errors = [line for line in log[:before] if " ERROR " in line or "Traceback" in line]
+        tail = log[max(0, before - lines):]
         return "\n".join(["--- errors in glance-api's log", *errors[-lines:],
-                          "--- the log's tail and the workers' stacks", *log[before - lines:]])
+                          "--- the log's tail and the workers' stacks", *tail])
 
     def client(self, project: Project) -> GlanceClient:
         return GlanceClient(self, project)
