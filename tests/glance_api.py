@@ -251,11 +251,25 @@ class GlanceAPI:
                 raise RuntimeError(f"glance-api exited ({self.process.returncode}):\n{self.log_tail()}")
             with contextlib.suppress(OSError), \
                     urllib.request.urlopen(f"{self.url}/versions", timeout=5) as response:
-                if response.status == 200:
+                if response.status == 200 and self.apps_loaded() >= self.expected_apps():
                     self._children = self.worker_processes()
                     return
             time.sleep(0.25)
         raise RuntimeError(f"glance-api not ready after {timeout}s:\n{self.log_tail()}")
+
+    def expected_apps(self) -> int:
+        """How many times uWSGI loads Glance: in each worker after the fork with lazy-apps, once
+        in the master without."""
+        return self.workers if self.lazy_apps else 1
+
+    def apps_loaded(self) -> int:
+        """Ready means every worker has Glance loaded, not one answering: a SIGTERM while another
+        worker still loads it (seconds on a fresh clone's first run, compiling bytecode) makes
+        uWSGI destroy the whole instance ("need-app"), so no worker runs its exit hooks."""
+        try:
+            return self.log_path.read_text(errors="replace").count("WSGI app 0 (mountpoint='') ready")
+        except OSError:
+            return 0
 
     def worker_processes(self) -> list[psutil.Process]:
         """The uWSGI workers (and anything else the master forked), by pid."""
