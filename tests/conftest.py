@@ -4,6 +4,7 @@ real RabbitMQ node per test session; fresh topics per test."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -51,6 +52,17 @@ def settings(broker: EmbeddedBroker) -> Settings:
     """Settings pointing at the session broker, with a topic prefix no other test uses."""
     return Settings(bootstrap_servers=broker.bootstrap_servers,
                     topic_prefix=f"t{uuid.uuid4().hex[:8]}.glance.")
+
+
+@pytest.fixture
+def closed_address() -> Iterator[str]:
+    """host:port where nothing listens and nothing can start to while the test runs: this socket
+    holds the port bound but not listening, so a connect is refused. A port free_port() merely
+    found free can be taken by another test's server a moment later; the "unreachable" Kafka
+    then accepts and never answers (the likely cause of an exit flush of 12 s, not 3)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.broker import EmbeddedBroker, free_port
+from producers.broker import EmbeddedBroker
 from producers.cli import main
 from producers.config import Settings
 from producers.publisher import Publisher
@@ -36,10 +36,6 @@ def _lines(n: int) -> list[str]:
     """n image.send notifications as Glance sends them, each with its own message_id."""
     send = next(n for n in glance_notifications() if n["event_type"] == "image.send")
     return [json.dumps({**send, "message_id": f"line-{i}"}) for i in range(n)]
-
-
-def _closed() -> str:
-    return f"127.0.0.1:{free_port()}"  # nothing listens there: connection refused
 
 
 @pytest.mark.parametrize(("argv", "env", "code", "says"), [
@@ -86,8 +82,9 @@ def _closed() -> str:
         "rabbit-with-kafka-options", "rabbit-env-with-group-id", "kafka-with-rabbit-option"])
 def test_each_failure_is_one_line_with_its_exit_code(
         argv: list[str], env: dict[str, str], code: int, says: str, broker: EmbeddedBroker,
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    closed = _closed()
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        closed_address: str) -> None:
+    closed = closed_address  # nothing listens there: connection refused
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(_lines(2)) + "\n")
     fill = {"{tmp}": str(tmp_path), "{closed}": closed, "{broker}": broker.bootstrap_servers,
@@ -122,7 +119,7 @@ def test_no_traceback_unless_verbose(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_publish_against_unreachable_kafka_says_so_once_and_stops_on_sigterm(
-        settings: Settings, tmp_path: Path) -> None:
+        settings: Settings, tmp_path: Path, closed_address: str) -> None:
     """One line about the outage (not four a second), SIGTERM honoured within the grace period,
     every line read accounted for, and the undelivered ones replayable from the named file."""
     sent = _lines(4) + ["not json"]
@@ -131,7 +128,7 @@ def test_publish_against_unreachable_kafka_says_so_once_and_stops_on_sigterm(
     left = tmp_path / "left.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "producers", "publish", str(source), "--bootstrap-servers",
-         _closed(), "--topic-prefix", settings.topic_prefix, "--grace", "1",
+         closed_address, "--topic-prefix", settings.topic_prefix, "--grace", "1",
          "--undelivered-file", str(left)],
         stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:

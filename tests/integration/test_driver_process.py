@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from producers.broker import free_port
 from producers.config import Settings
 from tests.kafka_helpers import all_pipeline_records
 from tests.processes import wait_stable
@@ -91,11 +90,11 @@ def test_every_notifier_in_a_process_shares_one_producer(settings: Settings, tmp
 
 
 def test_with_kafka_unreachable_a_request_waits_at_most_the_bound_and_refusals_are_counted(
-        tmp_path: Path) -> None:
+        tmp_path: Path, closed_address: str) -> None:
     """Queue room for 20 records, a dead address: the 21st and later are refused. The first
     refusal waits buffer_full_timeout (0.5 s); while the queue stays full the rest do not wait.
     Reported in one log line with the count; at exit, the 20 queued are logged as a count."""
-    dead = f"127.0.0.1:{free_port()}"
+    dead = closed_address
     report, err, exit_seconds = _run(tmp_path, {
         "bootstrap": dead, "notifiers": 3, "count": 20, "prefixes": ["dead.glance."],
         "options": {"librdkafka": {"queue.buffering.max.messages": "20"},
@@ -115,11 +114,12 @@ def test_with_kafka_unreachable_a_request_waits_at_most_the_bound_and_refusals_a
     assert exit_seconds < 2.0 + 3, exit_seconds  # one 2 s flush, then the interpreter's exit
 
 
-def test_exit_flush_is_bounded_in_total_not_per_producer(tmp_path: Path) -> None:
+def test_exit_flush_is_bounded_in_total_not_per_producer(tmp_path: Path,
+                                                         closed_address: str) -> None:
     """Four configurations (four producers) with notifications queued for an unreachable Kafka
     and flush_timeout = 3 s: the process exits after ~3 s, not 4 x 3 s, and says once how many
     notifications were not delivered."""
-    dead = f"127.0.0.1:{free_port()}"
+    dead = closed_address
     prefixes = [f"p{i}.glance." for i in range(4)]
     report, err, exit_seconds = _run(tmp_path, {"bootstrap": dead, "notifiers": 2, "count": 5,
                                      "prefixes": prefixes, "options": {"flush_timeout": 3.0}})

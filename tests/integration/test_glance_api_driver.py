@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from producers.broker import EmbeddedBroker, free_port
+from producers.broker import EmbeddedBroker
 from producers.config import Settings
 from tests.glance_api import GlanceAPI, Project
 from tests.kafka_helpers import read_all
@@ -101,8 +101,8 @@ def test_one_producer_per_worker_flat_over_hundreds_of_downloads_and_nothing_los
 
 @pytest.mark.slow
 def test_with_kafka_unreachable_sigterm_exits_within_flush_timeout(
-        glance_api: Callable[..., GlanceAPI], tmp_path: Path) -> None:
-    dead = f"127.0.0.1:{free_port()}"
+        glance_api: Callable[..., GlanceAPI], tmp_path: Path, closed_address: str) -> None:
+    dead = closed_address
     flush_timeout = 3.0
     # No image cache here: Glance's cache worker makes its own stop slower, whatever the driver.
     api = glance_api(workers=2, **_kafka_avro(dead, "down.glance.", flush_timeout=flush_timeout))

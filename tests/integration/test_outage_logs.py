@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from producers.broker import free_port
 from producers.config import Settings
 from tests.glance_events import glance_notifications
 from tests.integration.oslo_support import notify_like, the_driver
 from tests.integration.test_driver import _kafka_avro_notifier
 
 
-def test_driver_reports_an_unreachable_kafka_once(caplog: pytest.LogCaptureFixture) -> None:
-    offline = Settings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+def test_driver_reports_an_unreachable_kafka_once(caplog: pytest.LogCaptureFixture,
+                                                   closed_address: str) -> None:
+    offline = Settings(bootstrap_servers=closed_address)
     transport, notifier = _kafka_avro_notifier(offline)
     with caplog.at_level(logging.WARNING):  # Glance's default level
         for notification in glance_notifications()[:4]:
