@@ -56,10 +56,11 @@ def settings(broker: EmbeddedBroker) -> Settings:
 
 @pytest.fixture
 def closed_address() -> Iterator[str]:
-    """host:port where nothing listens and nothing can start to while the test runs: this socket
-    holds the port bound but not listening, so a connect is refused. A port free_port() merely
-    found free can be taken by another test's server a moment later; the "unreachable" Kafka
-    then accepts and never answers (the likely cause of an exit flush of 12 s, not 3)."""
+    """host:port where nothing listens (Kafka, RabbitMQ) and nothing can start to while the test
+    runs: this socket holds the port bound but not listening, so a connect is refused. A port
+    free_port() merely found free can be taken by another test's server a moment later; the
+    "unreachable" Kafka then accepts and never answers (the likely cause of an exit flush of
+    12 s, not 3)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"127.0.0.1:{sock.getsockname()[1]}"

@@ -307,9 +307,9 @@ def test_tap_sigkilled_mid_backlog_of_20000_then_restarted_loses_nothing(
 
 
 def test_unreachable_rabbitmq_bad_credentials_and_unknown_vhost_are_one_line_errors(
-        rabbitmq: RabbitMQ, settings: Settings) -> None:
+        rabbitmq: RabbitMQ, settings: Settings, closed_address: str) -> None:
     cases = {
-        "unreachable": (f"rabbit://guest:s3cret-a@127.0.0.1:{free_port()}/",
+        "unreachable": (f"rabbit://guest:s3cret-a@{closed_address}/",
                         ["cannot reach RabbitMQ", "Connection refused"]),
         "credentials": (rabbitmq.url(password="s3cret-b"), ["ACCESS_REFUSED"]),
         "vhost": (rabbitmq.url(vhost="no-such-vhost"), ["no-such-vhost", "not found"]),
@@ -457,9 +457,9 @@ def test_healthz_is_503_while_a_batch_waits_on_a_paused_kafka_and_200_once_deliv
 
 
 def test_cluster_url_with_a_node_down_still_listens_and_forwards(
-        rabbitmq: RabbitMQ, settings: Settings) -> None:
+        rabbitmq: RabbitMQ, settings: Settings, closed_address: str) -> None:
     """`rabbit://u:p@h1:5672,u:p@h2:5672/`: oslo.messaging fails over to a node that answers."""
-    down = free_port()
+    down = closed_address.rsplit(":", 1)[1]
     url = f"rabbit://guest:guest@127.0.0.1:{down},guest:guest@127.0.0.1:{rabbitmq.port}/"
     topic = f"{_unique()}.notifications"
     ensure_topics(settings)
