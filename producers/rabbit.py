@@ -258,7 +258,6 @@ class RabbitTap:
         self.liveness.busy("delivery")
         try:
             if self.stopping.is_set():
-                self.liveness.rest("delivery")
                 return self._hand_back(count, "stopping")
             origin = f"rabbit:{self.options.exchange}/{priority}"
             level = priority.upper()
@@ -277,8 +276,6 @@ class RabbitTap:
             log.error("tap: %s; %d messages go back to RabbitMQ", exc, count)
             if not self.stopping.is_set():
                 self.stopping.wait(_REQUEUE_BACKOFF)
-            # RabbitMQ may give the batch to another replica: this one then holds nothing
-            self.liveness.hand_back("delivery")
             return self._hand_back(count, "undelivered")
         except _Stopped:
             return self._hand_back(count, "stopping while Kafka was away")
@@ -311,6 +308,8 @@ class RabbitTap:
         self.publisher.flush(0)  # raises DeliveryError for records that failed
 
     def _hand_back(self, count: int, why: str) -> Any:
+        # RabbitMQ may give the batch to another replica: this one then holds nothing
+        self.liveness.hand_back("delivery")
         self.requeued.inc(count)
         log.info("tap: requeueing %d messages (%s)", count, why)
         return self._requeue

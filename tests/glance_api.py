@@ -92,6 +92,8 @@ paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
 """
 
 MiB = 1024**2
+#: The statuses a Glance task ends in.
+_TASK_ENDED = ("success", "failure")
 
 
 class GlanceError(AssertionError):
@@ -439,14 +441,14 @@ class GlanceClient:
         task_id = self.image(image_id).get("os_glance_import_task")
         if task_id is None:  # the flow has ended (the lock goes last but for a failure's save)
             return _wait(lambda: next((t for t in self.tasks(image_id)
-                                       if t["status"] in ("success", "failure")), None),
+                                       if t["status"] in _TASK_ENDED), None),
                          timeout, f"import task of {image_id}", self.api)
         admin = self.api.client(Project(self.project.project_id, self.project.user_id,
                                         ("admin", *self.project.roles)))
 
         def finished() -> dict[str, Any] | None:
             task = admin.request("GET", f"/v2/tasks/{task_id}")
-            return task if task["status"] in ("success", "failure") else None
+            return task if task["status"] in _TASK_ENDED else None
         return _wait(finished, timeout, f"import task {task_id} of {image_id}", self.api)
 
     def wait_for_status(self, image_id: str, status: str, timeout: float = 90.0) -> dict[str, Any]:
