@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _MAGIC = 0
 log = logging.getLogger(__name__)
 _ENVELOPE = frozenset(ENVELOPE_FIELDS)
+_ENVELOPE_SIZE = len(_ENVELOPE)
 #: How many distinct unknown envelope keys are logged (each once); the count goes on regardless.
 _LOGGED_KEYS_LIMIT = 100
 _write = fastavro.schemaless_writer
@@ -134,7 +135,7 @@ class AvroCodec:
                 "oversized",
                 f"encoded record is {len(value)} bytes, over max_message_bytes="
                 f"{self.settings.max_message_bytes}")
-        if len(notification) != 6:
+        if len(notification) != _ENVELOPE_SIZE:  # a parsed notification has every field
             self._note_unknown_keys(notification)
         message_id = notification["message_id"]
         encoded = _new(Encoded)
